@@ -74,6 +74,9 @@ class Volume:
         PHI kept apart.
     warnings : tuple of str
         What the reader detected and did not silently fix.
+    display_inverted : bool
+        True for MONOCHROME1 sources: voxel values are kept as stored (rescaled), and views
+        draw the lowest value white.
     """
 
     array: np.ndarray
@@ -86,6 +89,7 @@ class Volume:
     source_format: str = ""
     patient: PatientInfo = field(default_factory=PatientInfo)
     warnings: tuple[str, ...] = ()
+    display_inverted: bool = False
 
     def __post_init__(self):
         if self.array.ndim != 3:
