@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("annotrace: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
         code = getattr(exc, "exit_code", None)
         if code is not None:
