@@ -38,6 +38,7 @@ COMMAND_MODULES: dict[str, str] = {
     "rank": "rank",
     "export": "export",
     "pacs": "pacs",
+    "settings": "settings_cmd",
 }
 
 
