@@ -1,0 +1,309 @@
+"""Run a MONAI bundle's own preprocessing, inferer and postprocessing on an array.
+
+Only MONAI's :class:`~monai.bundle.ConfigParser` interprets the bundle (its ``$``
+expressions are the one place strings are evaluated, as MONAI itself does). What annotrace
+changes, and why:
+
+* ``LoadImage(d)`` is replaced by a loader that hands over the array already in memory
+  (same MetaTensor layout and meta that LoadImage produces), so the bundle's remaining
+  transforms -- and their inverses -- run unchanged;
+* ``SaveImage(d)`` is dropped from the postprocessing (the caller decides where labels go);
+* the network runs through :func:`models.sliding.run_inferer` (progress, cancel, fast path)
+  with the bundle's own inferer object;
+* the per-voxel confidence (max softmax, or max sigmoid for multi-label outputs) is inverted
+  back to the source grid with the bundle's own preprocessing, like its prediction.
+
+Refused, with one clear line: a bundle that needs click guidance (DeepEdit) or more image
+channels than given, that imports a ``scripts/`` module it lacks, whose network cannot be
+built with the installed MONAI, or whose weights do not fit that network.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from models.bundle_spec import find_config, find_weights, input_description, read_metadata
+from models.errors import BundleRefused
+from models.proposal import Proposal, encode_confidence
+
+GUIDANCE_MARKERS = ("Guidance", "guidance", "DeepEdit", "ClickSignal", "Clicks")
+
+
+def load(spec, device=None):
+    return BundleModel(spec, device=device)
+
+
+def _targets(node):
+    """Every ``_target_`` string in a raw (unparsed) config subtree."""
+    if isinstance(node, dict):
+        if isinstance(node.get("_target_"), str):
+            yield node["_target_"]
+        for value in node.values():
+            yield from _targets(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _targets(value)
+
+
+def _nodes(node):
+    """Every dict of a raw config subtree."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
+@contextmanager
+def _bundle_imports(folder: Path):
+    """Let the config import ``scripts.*`` from this bundle only (and forget them after)."""
+    saved = {k: sys.modules.pop(k) for k in list(sys.modules)
+             if k == "scripts" or k.startswith("scripts.")}
+    sys.path.insert(0, str(folder))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(folder))
+        for k in [k for k in sys.modules if k == "scripts" or k.startswith("scripts.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+
+
+class _ArrayLoader:
+    """Stands in for the bundle's ``LoadImaged``: puts the in-memory image under its keys."""
+
+    def __init__(self, keys, image_only: bool, metatensor):
+        self.keys = keys
+        self.image_only = image_only
+        self.metatensor = metatensor
+
+    def __call__(self, data):
+        d = dict(data)
+        for key in self.keys:
+            d[key] = self.metatensor.clone()
+            if not self.image_only:
+                d[f"{key}_meta_dict"] = dict(self.metatensor.meta)
+        return d
+
+
+class BundleModel:
+    """A checked, loaded MONAI bundle behind annotrace's proposal interface."""
+
+    def __init__(self, spec, device=None):
+        import torch
+
+        self.spec = spec
+        self.folder = Path(spec.folder)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.config_path = find_config(self.folder)
+        self.weights_path = find_weights(self.folder)
+        self.meta = read_metadata(self.folder)
+        self.channels, self.modality, self.channel_def = input_description(self.meta)
+        self.raw = self._read_raw()
+        self._refuse_guidance()
+        self._refuse_missing_scripts()
+        self.parser = self._parser()
+        with _bundle_imports(self.folder):
+            self.network = self._network()
+        self._load_weights()
+        self.network.to(self.device).eval()
+
+    # -- checks -------------------------------------------------------------------------
+    def _refuse(self, reason: str):
+        raise BundleRefused(self.folder, reason)
+
+    def _read_raw(self) -> dict:
+        text = self.config_path.read_text(encoding="utf-8")
+        try:
+            if self.config_path.suffix == ".json":
+                return json.loads(text)
+            import yaml
+
+            return yaml.safe_load(text)
+        except Exception as exc:  # noqa: BLE001 - any parse error is a bad bundle
+            self._refuse(f"{self.config_path.name} cannot be parsed ({type(exc).__name__})")
+
+    def _refuse_guidance(self):
+        targets = list(_targets(self.raw))
+        if any(m in t for t in targets for m in GUIDANCE_MARKERS):
+            self._refuse("interactive bundle: it needs click guidance (positive/negative "
+                         "points) as extra input channels, which a plain proposal does not "
+                         "provide")
+
+    def _refuse_missing_scripts(self):
+        uses = sorted({t for t in _targets(self.raw) if t.startswith("scripts.")})
+        if uses and not (self.folder / "scripts").is_dir():
+            self._refuse(f"the config imports {uses[0]} but the bundle has no scripts/ folder")
+
+    def _parser(self):
+        import torch
+        from monai.bundle import ConfigParser
+
+        parser = ConfigParser()
+        parser.read_config(str(self.config_path))
+        if (self.folder / "configs" / "metadata.json").is_file():
+            parser.read_meta(str(self.folder / "configs" / "metadata.json"))
+        parser["bundle_root"] = str(self.folder)
+        parser["device"] = torch.device(self.device)
+        return parser
+
+    def _network(self):
+        import monai
+
+        if "network_def" not in self.parser.config:
+            self._refuse("the config has no network_def")
+        target = self.parser.config["network_def"].get("_target_", "?") \
+            if isinstance(self.parser.config["network_def"], dict) else "?"
+        try:
+            return self.parser.get_parsed_content("network_def", instantiate=True)
+        except Exception as exc:  # noqa: BLE001 - whatever MONAI raises, the bundle is unusable
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            self._refuse(f"network {target} cannot be built with the installed MONAI "
+                         f"{monai.__version__} ({reason})")
+
+    def _load_weights(self):
+        import torch
+
+        name = f"models/{self.weights_path.name}"
+        if self.weights_path.suffix == ".ts":
+            # TorchScript is code and weights in one archive; weights_only does not apply.
+            try:
+                self.network = torch.jit.load(str(self.weights_path), map_location="cpu")
+            except Exception as exc:  # noqa: BLE001
+                self._refuse(f"{name} is not a loadable TorchScript file ({type(exc).__name__})")
+            return
+        try:
+            state = torch.load(self.weights_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - pickles beyond tensors are refused
+            self._refuse(f"{name} cannot be loaded as plain weights (weights_only=True): "
+                         f"{str(exc).splitlines()[0][:120]}")
+        if isinstance(state, dict) and isinstance(state.get("model"), dict):
+            state = state["model"]  # a CheckpointSaver file: {"model": state_dict, ...}
+        if not isinstance(state, dict):
+            self._refuse(f"{name} is not a state dict")
+        try:
+            self.network.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())[:200]
+            self._refuse(f"{name} does not fit network {type(self.network).__name__}: {detail}")
+
+    # -- running ------------------------------------------------------------------------
+    def _pipeline(self, images):
+        from monai.transforms import Compose, LoadImaged, SaveImaged
+
+        pre = self.parser.get_parsed_content("preprocessing", instantiate=True)
+        post = self.parser.get_parsed_content("postprocessing", instantiate=True)
+        arrays = images if isinstance(images, (list, tuple)) else [images]
+        image_key = self.parser.config.get("image_key", "image")
+        steps = []
+        for t in pre.transforms:
+            if isinstance(t, LoadImaged):
+                image_key = list(t.keys)[0]
+                steps.append(("load", t))
+            else:
+                steps.append(("keep", t))
+        post_steps = [t for t in post.transforms if not isinstance(t, SaveImaged)]
+        return pre, steps, Compose(post_steps), image_key, arrays
+
+    def propose(self, images, affine_lps, progress=None, fast: bool = True, roi_size=None):
+        """Run the bundle; ``roi_size`` overrides its sliding-window ROI (tiny test inputs)."""
+        from monai.inferers import SlidingWindowInferer
+
+        arrays = images if isinstance(images, (list, tuple)) else [images]
+        if len(arrays) != self.channels:
+            names = ", ".join(self.channel_def.values()) if self.channel_def else ""
+            self._refuse(f"needs {self.channels} co-registered {self.modality or 'image'} "
+                         f"channel(s){f' ({names})' if names else ''}; got {len(arrays)}")
+        shape = np.asarray(arrays[0]).shape
+        t0 = time.perf_counter()
+        with _bundle_imports(self.folder), self._stage("configuration"):
+            pre, steps, post, image_key, arrays = self._pipeline(arrays)
+            inferer = self.parser.get_parsed_content("inferer", instantiate=True)
+        if roi_size is not None and isinstance(inferer, SlidingWindowInferer):
+            inferer.roi_size = tuple(roi_size)
+        data = {}
+        with self._stage("preprocessing"):
+            data = self._preprocess(steps, arrays, affine_lps)
+        image = data[image_key]
+        timings = {"preprocess": time.perf_counter() - t0}
+        return self._infer(data, image, image_key, pre, post, shape, affine_lps, inferer,
+                           progress, fast, timings)
+
+    def _preprocess(self, steps, arrays, affine_lps):
+        from models.spatial import to_metatensor
+
+        data = {}
+        for kind, t in steps:
+            if kind == "load":
+                loader = getattr(t, "_loader", None)
+                channel = len(arrays) > 1 or bool(getattr(loader, "ensure_channel_first", False))
+                mt = to_metatensor(arrays if len(arrays) > 1 else arrays[0], affine_lps,
+                                   channel=channel)
+                data = _ArrayLoader(t.keys, bool(getattr(loader, "image_only", True)), mt)(data)
+            else:
+                data = t(data)
+        return data
+
+    @contextmanager
+    def _stage(self, name: str):
+        """Turn a failure inside the bundle's own transforms into one clear refusal."""
+        try:
+            yield
+        except BundleRefused:
+            raise
+        except Exception as exc:  # noqa: BLE001 - bundle code: report its innermost cause
+            root = exc
+            while root.__cause__ is not None:
+                root = root.__cause__
+            text = str(root).splitlines()[0][:160] if str(root) else ""
+            self._refuse(f"its {name} failed: {type(root).__name__}: {text}")
+
+    def _infer(self, data, image, image_key, pre, post, shape, affine_lps, inferer,
+               progress, fast, timings):
+        import torch
+        from monai.data import MetaTensor
+        from monai.transforms import Invertd
+
+        from models.sliding import run_inferer
+        from models.spatial import to_kji
+
+        t0 = time.perf_counter()
+        batch = torch.as_tensor(image)[None].to(self.device)
+        logits, _ = run_inferer(inferer, batch, self.network, progress, "inference", fast)
+        logits = logits[0].float().cpu().clone()
+        timings["inference"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        post_raw = self.raw.get("postprocessing", {})
+        sigmoid = any(isinstance(n, dict) and n.get("sigmoid") is True
+                      for n in _nodes(post_raw))
+        prob = torch.sigmoid(logits) if sigmoid or logits.shape[0] == 1 else \
+            torch.softmax(logits, dim=0)
+        data["pred"] = MetaTensor(logits, meta=image.meta,
+                                  applied_operations=list(image.applied_operations))
+        data["annotrace_confidence"] = prob.max(dim=0, keepdim=True).values
+        with self._stage("postprocessing"):
+            data = post(data)
+            conf = Invertd(keys="annotrace_confidence", transform=pre, orig_keys=image_key,
+                           nearest_interp=False, to_tensor=True)(data)["annotrace_confidence"]
+        labels = to_kji(torch.as_tensor(data["pred"]))[0]
+        confidence = to_kji(torch.as_tensor(conf))[0]
+        if labels.shape != shape or confidence.shape != shape:
+            self._refuse(f"its postprocessing did not return to the source grid "
+                         f"({labels.shape} vs {shape}); it needs an Invertd step")
+        timings["postprocess"] = time.perf_counter() - t0
+        n = max([s.value for s in self.spec.segments], default=1)
+        dtype = np.uint8 if n < 256 else np.uint16
+        return Proposal(labels=np.rint(labels).astype(dtype),
+                        confidence=encode_confidence(confidence),
+                        affine_lps=np.asarray(affine_lps, float).copy(),
+                        segments=tuple(self.spec.segments), model_id=self.spec.model_id,
+                        weights_sha256=self.spec.weights_sha256, timings_s=timings)

@@ -1,0 +1,67 @@
+"""Sliding-window inference: progress per window batch, cancellation, and the fast path."""
+
+import numpy as np
+import pytest
+import torch
+from monai.inferers import SlidingWindowInferer
+from monai.networks.nets import UNet
+
+from models.errors import Cancelled
+from models.sliding import count_window_batches, run_inferer
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return UNet(3, 1, 2, channels=(4, 8, 16), strides=(2, 2), num_res_units=1,
+                norm="batch").eval()
+
+
+@pytest.fixture(scope="module")
+def volume():
+    """A 1-channel volume, mostly constant (air = 0) with a noisy object in one corner."""
+    x = torch.zeros(1, 1, 40, 48, 56)
+    x[0, 0, 2:18, 3:20, 4:22] = torch.rand(16, 17, 18, generator=torch.Generator().manual_seed(1))
+    return x
+
+
+def test_progress_reports_every_window_batch_and_the_count_is_known_in_advance(net, volume):
+    inferer = SlidingWindowInferer(roi_size=(16, 16, 16), sw_batch_size=3, overlap=0.25)
+    seen = []
+    run_inferer(inferer, volume, net, progress=lambda d, t, s: seen.append((d, t)), fast=False)
+    total = count_window_batches(volume.shape[2:], (16, 16, 16), 0.25, 3)
+    assert seen == [(n, total) for n in range(total + 1)]
+
+
+def test_fast_path_gives_the_same_output_and_skips_constant_windows(net, volume):
+    inferer = SlidingWindowInferer(roi_size=(16, 16, 16), sw_batch_size=4, overlap=0.25)
+    plain, p_plain = run_inferer(inferer, volume, net, fast=False)
+    fast, p_fast = run_inferer(inferer, volume, net, fast=True)
+    assert p_fast.skipped_windows > 0
+    assert p_fast.run_windows + p_fast.skipped_windows == p_plain.run_windows
+    assert torch.allclose(plain, fast, atol=1e-5)
+    assert (plain.argmax(1) == fast.argmax(1)).all()
+
+
+def test_a_progress_callback_cancels_at_the_next_window_batch(net, volume):
+    inferer = SlidingWindowInferer(roi_size=(16, 16, 16), sw_batch_size=1, overlap=0.0)
+    calls = []
+
+    def stop_after_two(done, total, stage):
+        calls.append(done)
+        if done == 2:
+            raise Cancelled("stop")
+
+    with pytest.raises(Cancelled):
+        run_inferer(inferer, volume, net, progress=stop_after_two)
+    assert calls == [0, 1, 2]
+    assert count_window_batches(volume.shape[2:], (16, 16, 16), 0.0, 1) > 2
+
+
+def test_window_count_matches_monai_for_odd_shapes():
+    for shape, roi, overlap, batch in [((31, 17, 64), (16, 16, 16), 0.5, 4),
+                                       ((8, 8, 8), (16, 16, 16), 0.25, 1)]:
+        calls = []
+        inferer = SlidingWindowInferer(roi_size=roi, sw_batch_size=batch, overlap=overlap)
+        inferer(torch.zeros((1, 1) + shape), lambda x: (calls.append(1), x)[1])
+        assert count_window_batches(shape, roi, overlap, batch) == len(calls)
