@@ -1,0 +1,218 @@
+"""Cases, immutable label versions and the autosave journal (a Session mixin).
+
+A case is imported once (``case.enc``: geometry, modality, UIDs and the
+patient record, encrypted; ``image.enc``: the voxels). Each label save is a
+new immutable version ``v/<n>.enc`` with a parent pointer (by default the
+author's own previous version, so several readers keep separate lines).
+
+Concurrency policy: **lock, not merge.** Saving takes the case's edit lock
+(``locks/<case>.lock``, created with O_EXCL); a version file is created with
+``link`` so that even a writer that bypassed the lock can never overwrite a
+version: it gets the next free number instead. Concurrent edits on one case by
+two workstations are therefore serialised; nothing is merged automatically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from compliance import fsio, records
+from compliance.audit import utc_now
+from compliance.errors import ComplianceError, NotFoundError
+from compliance.records import LabelSet
+
+
+@dataclass
+class CaseData:
+    """An opened case: voxels, geometry and its (PHI) record."""
+
+    case_id: str
+    array: np.ndarray
+    affine_lps: np.ndarray
+    record: dict
+
+
+def _vname(n: int) -> str:
+    return f"{n:06d}.enc"
+
+
+class CaseStore:
+    """Mixed into :class:`~compliance.session.Session`."""
+
+    def _case_dir(self, case_id: str):
+        if not (len(case_id) == 16 and all(c in "0123456789abcdef" for c in case_id)):
+            raise NotFoundError(f"no case {case_id!r} (case ids are 16 hex digits)")
+        d = self.ws.root / "cases" / case_id
+        if not d.is_dir():
+            raise NotFoundError(f"no case {case_id!r} in this workspace")
+        return d
+
+    def _case_record(self, case_id: str) -> dict:
+        d = self._case_dir(case_id)
+        return json.loads(self.ws.read_object(self._keys, f"case/{case_id}", 0, d / "case.enc"))
+
+    # -- cases ---------------------------------------------------------------------------
+    def import_case(self, array: np.ndarray, affine_lps: np.ndarray, *, modality: str = "",
+                    series_uid: str = "", study_uid: str = "", description: str = "",
+                    source_format: str = "", patient: dict | None = None) -> str:
+        """Store an image and its record encrypted; return the new random case id."""
+        self.require("case.import")
+        if array.ndim != 3:
+            raise ComplianceError(f"a case needs a 3D image, got shape {array.shape}")
+        case_id = secrets.token_hex(8)
+        d = self.ws.root / "cases" / case_id
+        d.mkdir(parents=True)
+        record = {"case_id": case_id, "shape": list(array.shape), "dtype": array.dtype.str,
+                  "affine_lps": np.asarray(affine_lps, float).tolist(), "modality": modality,
+                  "series_uid": series_uid, "study_uid": study_uid, "description": description,
+                  "source_format": source_format, "patient": patient or {},
+                  "imported_by": self.user_id, "imported": utc_now()}
+        image = records.pack_array({"case_id": case_id}, array)
+        self.ws.write_object(self._keys, self.key_gen, f"case/{case_id}/image", 0,
+                             d / "image.enc", image)
+        self.ws.write_object(self._keys, self.key_gen, f"case/{case_id}", 0, d / "case.enc",
+                             json.dumps(record).encode())
+        self.audit("case.import", [case_id], after=hashlib.sha256(array.tobytes()).hexdigest(),
+                   details={"modality": modality, "shape": list(array.shape)})
+        return case_id
+
+    def list_cases(self) -> list[dict]:
+        """Summaries without PHI: id, modality, shape, versions, review state."""
+        self.require("case.list")
+        out = []
+        root = self.ws.root / "cases"
+        for d in sorted(root.iterdir()) if root.is_dir() else []:
+            rec = self._case_record(d.name)
+            out.append({"case_id": d.name, "modality": rec["modality"], "shape": rec["shape"],
+                        "imported": rec["imported"], "versions": len(self._version_numbers(d.name)),
+                        "state": self.review_state(d.name, _checked=True)["state"]})
+        self.audit("case.list", details={"cases": len(out)})
+        return out
+
+    def open_case(self, case_id: str) -> CaseData:
+        """Decrypt a case's image and record (PHI access: audited as ``case.open``)."""
+        self.require("case.open", [case_id])
+        d = self._case_dir(case_id)
+        rec = self._case_record(case_id)
+        _, array = records.unpack_array(self.ws.read_object(
+            self._keys, f"case/{case_id}/image", 0, d / "image.enc"))
+        self.audit("case.open", [case_id])
+        return CaseData(case_id, array, np.array(rec["affine_lps"]), rec)
+
+    def case_grid(self, case_id: str) -> tuple[tuple[int, int, int], np.ndarray]:
+        """(shape, affine) of a case, for checking a label map before saving it."""
+        self.require("label.read", [case_id])
+        rec = self._case_record(case_id)
+        return tuple(rec["shape"]), np.array(rec["affine_lps"])
+
+    # -- label versions ------------------------------------------------------------------
+    def _version_numbers(self, case_id: str) -> list[int]:
+        vdir = self._case_dir(case_id) / "v"
+        return sorted(int(p.stem) for p in vdir.glob("*.enc")) if vdir.is_dir() else []
+
+    def _read_version(self, case_id: str, n: int) -> tuple[dict, bytes]:
+        d = self._case_dir(case_id)
+        meta, canon = records.unpack(self.ws.read_object(
+            self._keys, f"case/{case_id}/labels", n, d / "v" / _vname(n)))
+        return meta, canon
+
+    def versions(self, case_id: str) -> list[dict]:
+        """Metadata of every version: number, parent, author, time, content hash."""
+        self.require("label.read", [case_id])
+        out = []
+        for n in self._version_numbers(case_id):
+            out.append(self._read_version(case_id, n)[0])
+        return out
+
+    def load_labels(self, case_id: str, version: int | None = None) -> tuple[dict, LabelSet]:
+        """A version's metadata and label set (the latest when ``version`` is None)."""
+        self.require("label.read", [case_id])
+        nums = self._version_numbers(case_id)
+        if not nums:
+            raise NotFoundError(f"case {case_id} has no label version yet")
+        n = nums[-1] if version is None else version
+        if n not in nums:
+            raise NotFoundError(f"case {case_id} has no version {n}")
+        meta, canon = self._read_version(case_id, n)
+        if hashlib.sha256(canon).hexdigest() != meta["content_sha256"]:
+            raise ComplianceError(f"case {case_id} version {n}: content hash mismatch")
+        self.audit("label.open", [case_id], after=meta["content_sha256"], details={"version": n})
+        return meta, records.from_canonical(canon)
+
+    @contextmanager
+    def edit_lock(self, case_id: str, timeout: float = 10.0):
+        """Hold the case's edit lock (another workstation trying to save waits, then fails)."""
+        self._case_dir(case_id)
+        with fsio.locked(self.ws.root / "locks" / f"{case_id}.lock", f"case {case_id}", timeout):
+            yield
+
+    def save_labels(self, case_id: str, labels: LabelSet, parent: int | None = None,
+                    message: str = "") -> dict:
+        """Save a new immutable version; return its metadata (audited as ``label.save``)."""
+        self.require("label.save", [case_id])
+        rec = self._case_record(case_id)
+        labels.check(tuple(rec["shape"]))
+        canon = records.canonical_bytes(labels)
+        digest = hashlib.sha256(canon).hexdigest()
+        d = self._case_dir(case_id)
+        fsio.remove_stale_tmp(d / "v")
+        with self.edit_lock(case_id):
+            nums = self._version_numbers(case_id)
+            if parent is None:
+                mine = [n for n in nums if self._read_version(case_id, n)[0]["author_id"]
+                        == self.user_id]
+                parent = mine[-1] if mine else (nums[-1] if nums else None)
+            elif parent not in nums:
+                raise NotFoundError(f"case {case_id} has no version {parent} to build on")
+            before = self._read_version(case_id, parent)[0]["content_sha256"] if parent else None
+            n = (nums[-1] if nums else 0) + 1
+            while True:
+                meta = {"version": n, "parent": parent, "author_id": self.user_id,
+                        "author": self.name, "created": utc_now(), "content_sha256": digest,
+                        "message": message}
+                plain = records.pack(meta, canon)
+                if self.ws.write_object(self._keys, self.key_gen, f"case/{case_id}/labels", n,
+                                        d / "v" / _vname(n), plain, create_only=True):
+                    break
+                n += 1  # someone bypassed the lock and took n: never overwrite
+        self.audit("label.save", [case_id], before=before, after=digest,
+                   details={"version": n, "parent": parent,
+                            "segments": len(labels.segments)})
+        return meta
+
+    # -- autosave journal ----------------------------------------------------------------
+    def _journal_path(self, case_id: str):
+        self._case_dir(case_id)
+        return self.ws.root / "journal" / self.user_id / f"{case_id}.enc"
+
+    def journal_write(self, case_id: str, labels: LabelSet, base_version: int | None,
+                      note: str = "") -> None:
+        """Autosave unsaved edits (encrypted, atomic; called every few seconds, not audited)."""
+        self.require("journal", [case_id])
+        meta = {"base_version": base_version, "time": utc_now(), "note": note,
+                "content_sha256": records.content_hash(labels)}
+        self.ws.write_object(self._keys, self.key_gen, f"journal/{self.user_id}/{case_id}", 0,
+                             self._journal_path(case_id),
+                             records.pack(meta, records.canonical_bytes(labels)))
+
+    def journal_read(self, case_id: str) -> tuple[dict, LabelSet] | None:
+        """Unsaved edits left by a crash (metadata, labels), or None."""
+        self.require("journal", [case_id])
+        path = self._journal_path(case_id)
+        if not path.exists():
+            return None
+        meta, canon = records.unpack(self.ws.read_object(
+            self._keys, f"journal/{self.user_id}/{case_id}", 0, path))
+        self.audit("journal.recover", [case_id], after=meta["content_sha256"],
+                   details={"base_version": meta["base_version"]})
+        return meta, records.from_canonical(canon)
+
+    def journal_discard(self, case_id: str) -> None:
+        self.require("journal", [case_id])
+        self._journal_path(case_id).unlink(missing_ok=True)

@@ -1,0 +1,62 @@
+"""Roles, the actions each may perform (least privilege), and the password policy."""
+
+from __future__ import annotations
+
+import re
+
+from compliance.errors import PolicyError
+
+ROLES = ("annotator", "reviewer", "admin", "auditor")
+
+#: action -> roles allowed. Anything not listed is refused for everyone.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "case.import": frozenset({"annotator", "admin"}),
+    "case.list": frozenset({"annotator", "reviewer", "admin"}),
+    "case.open": frozenset({"annotator", "reviewer"}),  # PHI and image access
+    "label.read": frozenset({"annotator", "reviewer"}),
+    "label.save": frozenset({"annotator"}),
+    "journal": frozenset({"annotator"}),
+    "review.submit": frozenset({"annotator"}),
+    "review.approve": frozenset({"reviewer"}),
+    "review.request_changes": frozenset({"reviewer"}),
+    "user.manage": frozenset({"admin"}),
+    "settings.change": frozenset({"admin"}),
+    "keys.rotate": frozenset({"admin"}),
+    "audit.read": frozenset({"auditor", "admin"}),
+    "audit.verify": frozenset({"auditor", "admin"}),
+    "audit.write": frozenset(ROLES),  # other layers record their own events (Session.audit)
+}
+
+DEFAULT_SETTINGS = {
+    "lockout_failures": 5,
+    "lockout_minutes": 15,
+    "idle_lock_minutes": 10,
+    "password_min_length": 12,
+}
+
+_NAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
+
+
+def allowed(role: str, action: str) -> bool:
+    return role in PERMISSIONS.get(action, frozenset())
+
+
+def check_user_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise PolicyError(f"user name {name!r} must be 2-32 characters: lower-case letters, "
+                          "digits, '.', '_' or '-', starting with a letter")
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise PolicyError(f"unknown role {role!r} (choose from {', '.join(ROLES)})")
+
+
+def check_password(password: str, name: str, min_length: int) -> None:
+    """NIST SP 800-63B style: a minimum length, no composition rules, not the user name."""
+    if len(password) < min_length:
+        raise PolicyError(f"password too short: at least {min_length} characters")
+    if name and name.lower() in password.lower():
+        raise PolicyError("password must not contain the user name")
+    if len(set(password)) < 4:
+        raise PolicyError("password is too repetitive")

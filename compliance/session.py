@@ -1,0 +1,151 @@
+"""A logged-in session: role checks, auditing, idle lock.
+
+Every operation a user performs goes through a :class:`Session`; each checks
+the role (:mod:`compliance.roles`), records a refusal as ``access.denied``, and
+audits what it did. The case, label, journal and review operations live in
+:mod:`compliance.casestore` and :mod:`compliance.review`, user administration
+in :mod:`compliance.admin`.
+
+Idle lock: after ``idle_lock_minutes`` without activity (or on :meth:`lock`),
+the session drops its keys from memory and refuses every operation with
+:class:`SessionLocked` until :meth:`unlock` is given the password. The caller's
+unsaved work stays in its own memory (and in the autosave journal written
+before the lock), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+
+from compliance import roles
+from compliance.admin import AdminOps
+from compliance.audit import load_keys, utc_now
+from compliance.casestore import CaseStore
+from compliance.errors import AuthenticationError, PermissionDenied, SessionLocked
+from compliance.keys import b64d
+from compliance.review import ReviewOps
+
+
+class Session(CaseStore, ReviewOps, AdminOps):
+    """What :meth:`Workspace.login` returns.
+
+    Attributes
+    ----------
+    user_id, name, role : str
+    """
+
+    def __init__(self, workspace, user_id, user, keys, key_gen, audit_keys, clock):
+        self.ws = workspace
+        self.user_id = user_id
+        self.name = user["name"]
+        self.role = user["role"]
+        self._keys = keys
+        self.key_gen = key_gen
+        self._audit_keys = audit_keys
+        self._clock = clock
+        self._last_activity = clock()
+        self.locked = False
+        self.closed = False
+
+    # -- auditing ------------------------------------------------------------------------
+    def audit(self, action: str, objects=(), before: str | None = None, after: str | None = None,
+              details: dict | None = None) -> int:
+        """Append one entry to the audit trail and seal it; return its sequence number.
+
+        Other layers record their own events through this (``proposal.generated`` with
+        the model id and weights hash, ``proposal.accepted``, ``export``, editor change
+        records...). ``details`` must not hold PHI.
+        """
+        if self._audit_keys is None:
+            raise SessionLocked("the session is locked; unlock it with your password")
+        rec = {"time": utc_now(), "user": self.name, "user_id": self.user_id, "role": self.role,
+               "action": action, "objects": [str(o) for o in objects], "before": before,
+               "after": after, "details": details or {}}
+        return self.ws.audit_log.append([rec], self._audit_keys)[0]
+
+    def require(self, action: str, objects=()) -> None:
+        """Refuse (and audit the refusal) unless the role may perform ``action``."""
+        self._check_open()
+        if not roles.allowed(self.role, action):
+            self.audit("access.denied", objects, details={"attempted": action})
+            raise PermissionDenied(f"user {self.name!r} (role {self.role}) may not {action}")
+        self._last_activity = self._clock()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise SessionLocked("the session has ended; log in again")
+        if not self.locked and self.idle_seconds() > 60 * self.ws.settings["idle_lock_minutes"]:
+            self.lock(reason="idle")
+        if self.locked:
+            raise SessionLocked("the session is locked; unlock it with your password")
+
+    # -- idle lock -----------------------------------------------------------------------
+    def idle_seconds(self) -> float:
+        return self._clock() - self._last_activity
+
+    def touch(self) -> None:
+        """Note user activity (the GUI calls this on input events)."""
+        if not self.locked:
+            self._last_activity = self._clock()
+
+    def check_idle(self) -> bool:
+        """Lock if idle too long (the GUI calls this from a timer); True when locked."""
+        if not self.locked and not self.closed and \
+                self.idle_seconds() > 60 * self.ws.settings["idle_lock_minutes"]:
+            self.lock(reason="idle")
+        return self.locked
+
+    def lock(self, reason: str = "user") -> None:
+        """Lock now: audit, then drop the keys from memory."""
+        if self.locked:
+            return
+        self.audit("session.lock", details={"reason": reason})
+        self._keys, self._audit_keys, self.locked = None, None, True
+
+    def unlock(self, password: str) -> None:
+        """Re-authenticate; failures count towards the lockout like failed logins."""
+        opened = self.ws.check_password(self.name, password)
+        if opened.user_id != self.user_id:
+            raise AuthenticationError("wrong user name or password")
+        keys = self.ws.unlock_keys(opened)
+        keyring = json.loads(self.ws.read_object(keys, "keyring", 1,
+                                                 self.ws.root / "keys" / "keyring.enc"))
+        self._keys, self.key_gen = keys, max(keys)
+        self._audit_keys = load_keys(b64d(keyring["audit_key"]), b64d(keyring["signing"]),
+                                     b64d(keyring["sealing"]))
+        self.locked = False
+        self._last_activity = self._clock()
+        self.audit("session.unlock")
+
+    def logout(self) -> None:
+        if not self.closed and not self.locked:
+            self.audit("logout")
+        self._keys, self._audit_keys, self.closed = None, None, True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.logout()
+
+    # -- audit trail (auditors) ----------------------------------------------------------
+    def verify_audit(self) -> tuple[int, list[dict]]:
+        """Verify the whole audit trail; return (entries verified, entries)."""
+        self.require("audit.verify")
+        n, entries = self.ws.audit_log.verify(self._audit_keys, b64d(self.ws.meta["signing_public"]))
+        self.audit("audit.verify", details={"entries": n})
+        return n, entries
+
+    def read_audit(self, user: str | None = None, since: str | None = None,
+                   case: str | None = None) -> list[dict]:
+        """Verified entries, filtered by user name, UTC time (ISO prefix order) and case id."""
+        self.require("audit.read")
+        _, entries = self.ws.audit_log.verify(self._audit_keys,
+                                              b64d(self.ws.meta["signing_public"]))
+        out = [e for e in entries
+               if (user is None or e.get("user") == user)
+               and (since is None or e.get("time", "") >= since)
+               and (case is None or case in e.get("objects", []))]
+        self.audit("audit.read", details={"filters": {"user": user, "since": since,
+                                                      "case": case}, "entries": len(out)})
+        return out

@@ -1,0 +1,266 @@
+"""A workspace folder: creation, opening, login, and encrypted object storage.
+
+Layout (no patient identifier in any name; every ``.enc`` file is an AEAD object
+of :mod:`compliance.crypto`)::
+
+    workspace.json            format, random workspace id, public keys, settings
+    keys/keyring.enc          audit key, workspace signing and sealing keys
+    keys/slots/<h>.json       one key slot per user (h = hash of workspace id + name)
+    keys/chain/<gen>.enc      after a rotation: generation gen wrapped by gen - 1
+    users/table.enc           users, roles, public signing keys
+    users/state/<h>.json      failed-login counter and lockout time (needs no key)
+    audit/log.jsonl, HEAD     the audit trail (compliance.audit)
+    cases/<id>/case.enc, image.enc, v/<n>.enc (label versions), r/<n>.enc (review)
+    journal/<user id>/<case id>.enc   autosave journal
+    locks/                    edit locks (see compliance.fsio)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from compliance import crypto, fsio, roles
+from compliance.audit import AuditLog, load_keys, public_bytes, utc_now
+from compliance.errors import (AuthenticationError, ComplianceError, DisabledError,
+                               IntegrityError, LockedOutError, NotFoundError)
+from compliance.keys import KdfParams, b64d, b64e, make_slot, open_slot, seal_slot
+
+FORMAT = 1
+_PRIV = dict(encoding=serialization.Encoding.Raw, format=serialization.PrivateFormat.Raw,
+             encryption_algorithm=serialization.NoEncryption())
+
+
+def private_raw(key) -> bytes:
+    return key.private_bytes(**_PRIV)
+
+
+class Workspace:
+    """An opened (not yet logged-in) workspace folder.
+
+    >>> ws = Workspace.open("/data/ws")                    # doctest: +SKIP
+    >>> session = ws.login("alice", password)              # doctest: +SKIP
+    """
+
+    def __init__(self, root: Path, meta: dict):
+        self.root = Path(root)
+        self.meta = meta
+        self.workspace_id = bytes.fromhex(meta["workspace_id"])
+        self.audit_log = AuditLog(self.root / "audit", self.workspace_id,
+                                  b64d(meta["sealing_public"]))
+
+    # -- creation and opening ------------------------------------------------------------
+    @classmethod
+    def create(cls, root, admin: str, password: str, kdf: KdfParams | None = None,
+               settings: dict | None = None) -> "Workspace":
+        """Create a workspace with its first administrator.
+
+        ``kdf`` defaults to OWASP-level Argon2id; tests pass ``KdfParams.testing()``.
+        """
+        root = Path(root)
+        if root.exists() and any(root.iterdir()):
+            raise ComplianceError(f"{root}: not empty; a workspace needs a new or empty folder")
+        kdf = kdf or KdfParams()
+        settings = {**roles.DEFAULT_SETTINGS, **(settings or {})}
+        roles.check_user_name(admin)
+        roles.check_password(password, admin, settings["password_min_length"])
+        root.mkdir(parents=True, exist_ok=True)
+        signing, sealing = Ed25519PrivateKey.generate(), X25519PrivateKey.generate()
+        meta = {"format": FORMAT, "workspace_id": os.urandom(16).hex(), "created": utc_now(),
+                "key_gen": 1, "kdf": kdf.as_json(), "settings": settings,
+                "signing_public": b64e(public_bytes(signing)),
+                "sealing_public": b64e(public_bytes(sealing))}
+        fsio.atomic_replace(root / "workspace.json", json.dumps(meta, indent=1).encode())
+        ws = cls(root, meta)
+        keys = {1: crypto.new_key()}
+        keyring = {"audit_key": b64e(crypto.new_key()), "signing": b64e(private_raw(signing)),
+                   "sealing": b64e(private_raw(sealing))}
+        # The keyring keeps version 1 for ever; its key generation is in its header.
+        ws.write_object(keys, 1, "keyring", 1, ws.root / "keys" / "keyring.enc",
+                        json.dumps(keyring).encode())
+        audit_keys = load_keys(b64d(keyring["audit_key"]), private_raw(signing),
+                               private_raw(sealing))
+        user_id, user_key = uuid.uuid4().hex, Ed25519PrivateKey.generate()
+        table = {"revision": 1, "users": {user_id: {
+            "name": admin, "role": "admin", "disabled": False, "created": utc_now(),
+            "signing_public": b64e(public_bytes(user_key)), "old_signing_public": []}}}
+        ws.write_users(keys, 1, table)
+        ws.write_slot(admin, make_slot(password, ws.workspace_id, user_id, 1, keys[1],
+                                       private_raw(user_key), kdf))
+        rec = {"time": utc_now(), "user": admin, "user_id": user_id, "role": "admin",
+               "objects": [], "details": {}}
+        ws.audit_log.append([{**rec, "action": "workspace.init"},
+                             {**rec, "action": "user.add", "objects": [user_id],
+                              "details": {"name": admin, "role": "admin"}}], audit_keys)
+        return ws
+
+    @classmethod
+    def open(cls, root) -> "Workspace":
+        root = Path(root)
+        try:
+            meta = json.loads((root / "workspace.json").read_text())
+        except FileNotFoundError:
+            raise NotFoundError(f"{root}: not an annotrace workspace (no workspace.json)") from None
+        except ValueError:
+            raise IntegrityError(f"{root}/workspace.json: not valid JSON") from None
+        if meta.get("format") != FORMAT:
+            raise ComplianceError(f"{root}: unsupported workspace format {meta.get('format')}")
+        return cls(root, meta)
+
+    @property
+    def settings(self) -> dict:
+        return {**roles.DEFAULT_SETTINGS, **self.meta.get("settings", {})}
+
+    @property
+    def kdf(self) -> KdfParams:
+        return KdfParams.from_json(self.meta["kdf"])
+
+    def save_meta(self) -> None:
+        fsio.atomic_replace(self.root / "workspace.json", json.dumps(self.meta, indent=1).encode())
+
+    # -- objects -------------------------------------------------------------------------
+    def write_object(self, keys, gen, oid, version, path: Path, plaintext: bytes,
+                     create_only: bool = False) -> bool:
+        blob = crypto.encrypt_object(keys, gen, self.workspace_id, oid, version, plaintext)
+        if create_only:
+            return fsio.atomic_create(path, blob)
+        fsio.atomic_replace(path, blob)
+        return True
+
+    def read_object(self, keys, oid, version, path: Path) -> bytes:
+        rel = os.path.relpath(path, self.root)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"{rel}: missing from the workspace") from None
+        if version is None:  # mutable objects: the version comes from the header
+            version = crypto.read_header(blob, rel)[1]
+        return crypto.decrypt_object(keys, self.workspace_id, oid, version, blob, label=rel)
+
+    def write_users(self, keys, gen, table: dict) -> None:
+        self.write_object(keys, gen, "users", table["revision"], self.root / "users" / "table.enc",
+                          json.dumps(table).encode())
+
+    def read_users(self, keys) -> dict:
+        return json.loads(self.read_object(keys, "users", None, self.root / "users" / "table.enc"))
+
+    # -- slots and lockout state ---------------------------------------------------------
+    def _slot_name(self, name: str) -> str:
+        return hashlib.sha256(self.workspace_id + name.lower().encode()).hexdigest()[:32]
+
+    def slot_path(self, name: str) -> Path:
+        return self.root / "keys" / "slots" / f"{self._slot_name(name)}.json"
+
+    def write_slot(self, name: str, slot: dict) -> None:
+        fsio.atomic_replace(self.slot_path(name), json.dumps(slot).encode())
+
+    def read_slot(self, name: str) -> dict | None:
+        try:
+            return json.loads(self.slot_path(name).read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            raise IntegrityError(f"key slot of {name!r}: not valid JSON") from None
+
+    def state_path(self, name: str) -> Path:
+        return self.root / "users" / "state" / f"{self._slot_name(name)}.json"
+
+    def read_state(self, name: str) -> dict:
+        try:
+            return json.loads(self.state_path(name).read_text())
+        except (FileNotFoundError, ValueError):
+            return {"failures": 0, "locked_until": 0.0, "disabled": False}
+
+    def update_state(self, name: str, **changes) -> dict:
+        path = self.state_path(name)
+        with fsio.locked(path.with_suffix(".lock"), f"the account state of {name!r}"):
+            state = {**self.read_state(name), **changes}
+            fsio.atomic_replace(path, json.dumps(state).encode())
+        return state
+
+    def audit_unauthenticated(self, action: str, name: str, details: dict) -> None:
+        """Record an event that happens without a login (sealed to the audit key)."""
+        self.audit_log.append([{"time": utc_now(), "user": name, "user_id": "", "role": "",
+                                "action": action, "objects": [], "details": details}], None)
+
+    # -- login ---------------------------------------------------------------------------
+    def check_password(self, name: str, password: str, now: float | None = None):
+        """Authenticate ``name``; return the opened slot or raise (and audit) a refusal."""
+        now = time.time() if now is None else now
+        state = self.read_state(name)
+        slot = self.read_slot(name)
+        if state.get("disabled"):
+            self.audit_unauthenticated("login.refused", name, {"reason": "account disabled"})
+            raise DisabledError(f"account {name!r} is disabled; ask an administrator")
+        if state.get("locked_until", 0) > now:
+            minutes = int((state["locked_until"] - now) // 60) + 1
+            self.audit_unauthenticated("login.refused", name, {"reason": "locked out"})
+            raise LockedOutError(f"account {name!r} is locked after repeated failed logins; "
+                                 f"try again in {minutes} min")
+        opened = open_slot(slot, password, self.workspace_id) if slot else None
+        if opened is None:
+            if slot is None:  # do not store what may be a mistyped password in the name field
+                self.audit_unauthenticated("login.failed", "", {"reason": "unknown user"})
+                raise AuthenticationError("wrong user name or password")
+            s = self.settings
+            failures = state.get("failures", 0) + 1
+            locked = failures >= s["lockout_failures"]
+            self.update_state(name, failures=0 if locked else failures,
+                              locked_until=now + 60 * s["lockout_minutes"] if locked else 0.0)
+            self.audit_unauthenticated("login.failed", name, {"reason": "wrong password",
+                                                              "failures": failures})
+            if locked:
+                self.audit_unauthenticated("user.locked_out", name,
+                                           {"minutes": s["lockout_minutes"]})
+                raise LockedOutError(f"account {name!r} is now locked for "
+                                     f"{s['lockout_minutes']} min after {failures} failed logins")
+            raise AuthenticationError("wrong user name or password")
+        if state.get("failures"):
+            self.update_state(name, failures=0, locked_until=0.0)
+        return opened
+
+    def unlock_keys(self, opened) -> dict[int, bytes]:
+        """Workspace keys by generation, following the rotation chain from the slot's one."""
+        keys = {opened.key_gen: opened.workspace_key}
+        gen = opened.key_gen
+        # Follow the chain as far as it goes (a rotation interrupted before workspace.json
+        # was updated has already written the next link).
+        while (path := self.root / "keys" / "chain" / f"{gen + 1}.enc").exists():
+            keys[gen + 1] = self.read_object(keys, "keychain", gen + 1, path)
+            gen += 1
+        if gen < self.meta["key_gen"]:
+            raise AuthenticationError("this account's key slot predates a key rotation that "
+                                      "revoked old slots; ask an administrator to reset the "
+                                      "password")
+        return keys
+
+    def login(self, name: str, password: str, clock=time.monotonic):
+        """Authenticate and return a :class:`~compliance.session.Session` (audited)."""
+        from compliance.session import Session
+
+        opened = self.check_password(name, password)
+        keys = self.unlock_keys(opened)
+        gen = max(keys)
+        if opened.key_gen != gen:  # bring the slot up to date while we hold the password
+            self.write_slot(name, seal_slot(opened.slot_key, opened.salt, self.workspace_id,
+                                            opened.user_id, gen, keys[gen], opened.signing_key,
+                                            opened.params))
+        keyring = json.loads(self.read_object(keys, "keyring", 1,
+                                              self.root / "keys" / "keyring.enc"))
+        audit_keys = load_keys(b64d(keyring["audit_key"]), b64d(keyring["signing"]),
+                               b64d(keyring["sealing"]))
+        user = self.read_users(keys)["users"].get(opened.user_id)
+        if user is None or user["disabled"] or user["name"] != name:
+            self.audit_unauthenticated("login.refused", name, {"reason": "no active account"})
+            raise DisabledError(f"account {name!r} is disabled; ask an administrator")
+        session = Session(self, opened.user_id, user, keys, gen, audit_keys, clock)
+        session.audit("login")
+        return session
