@@ -64,3 +64,15 @@ def case(login):
     cid = ann.import_case(img, np.eye(4), modality="MR", patient={"name": "Test^Patient"})
     ann.save_labels(cid, small_labels())
     return ann, cid
+
+
+@pytest.fixture
+def pw() -> dict:
+    """Passwords of the fixture users."""
+    return dict(PASSWORDS)
+
+
+@pytest.fixture
+def make_labels():
+    """``make_labels(shape, seed)`` -> a LabelSet with two layers and provenance."""
+    return small_labels
