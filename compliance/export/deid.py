@@ -7,8 +7,9 @@ What :func:`deidentify` does to a copy of a dataset, recursively into sequences:
 * removes private attributes (odd groups), curve data (50xx) and overlays (60xx);
 * applies every attribute of the Basic Profile (:mod:`compliance.export.basic_profile`).
   Compound actions are resolved without IOD knowledge as follows: X/Z -> Z; Z/D, X/Z/D,
-  X/D -> D (a dummy keeps Type 1 attributes valid); X/Z/U* -> keep the sequence and replace the UIDs inside it (so a SEG still
-  references its images). D on a sequence de-identifies the sequence's items;
+  X/D -> D (a dummy keeps Type 1 attributes valid); X/Z/U* -> keep the sequence and replace
+  the UIDs inside it (so a SEG still references its images). D on a sequence de-identifies
+  the sequence's items;
 * dates: with ``retain_longitudinal_dates`` the Retain Longitudinal Temporal Information
   Full Dates Option (dates kept); otherwise the Modified Dates Option: every DA and the date
   part of every DT is shifted by one whole-day offset per patient (derived from the patient ID

@@ -2,78 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from conftest import CONTENT_TIME, LIVER, TUMOUR, dciodvfy_errors, overlapping_masks, tool
+from conftest import CONTENT_TIME, LIVER, TUMOUR, dciodvfy_errors, overlapping_masks
+from export_judges import check_with_dcmqi, series_reference
 
 from compliance.export.dicom_seg import build_dicom_seg, write_dicom_seg
 from compliance.export.errors import ExportError
 from compliance.export.geometry import source_grid
-
-
-def _series_reference(files) -> sitk.Image:
-    """The source grid as SimpleITK/GDCM reads the series (independent of our geometry code)."""
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(files[0].parent)))
-    return reader.Execute()
-
-
-def _mask_image(mask, affine) -> sitk.Image:
-    """Our (k, j, i) mask as a SimpleITK image on our index->LPS affine."""
-    img = sitk.GetImageFromArray(mask.astype(np.uint8))
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
-    img.SetSpacing(spacing.tolist())
-    img.SetOrigin(affine[:3, 3].tolist())
-    img.SetDirection((affine[:3, :3] / spacing).ravel().tolist())
-    return img
-
-
-def _on(reference: sitk.Image, image: sitk.Image) -> np.ndarray:
-    """``image`` sampled at the voxel centres of ``reference`` (nearest neighbour)."""
-    return sitk.GetArrayFromImage(sitk.Resample(image, reference, sitk.Transform(),
-                                                sitk.sitkNearestNeighbor, 0))
-
-
-def _dcmqi_segments(seg_path, out_dir) -> dict[str, sitk.Image]:
-    """Run segimage2itkimage; return {segment label: binary image} as dcmqi wrote them."""
-    out_dir.mkdir()
-    result = subprocess.run([tool("segimage2itkimage"), "--inputDICOM", str(seg_path),
-                             "--outputDirectory", str(out_dir), "--outputType", "nrrd"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    meta = json.loads((out_dir / "meta.json").read_text())
-    segments = {}
-    for n, group in enumerate(meta["segmentAttributes"], start=1):
-        image = sitk.ReadImage(str(out_dir / f"{n}.nrrd"))
-        for attrs in group:
-            segments[attrs["SegmentLabel"]] = sitk.Cast(image == attrs["labelID"], sitk.sitkUInt8)
-    return segments
-
-
-def _assert_geometry_matches(image: sitk.Image, reference: sitk.Image) -> None:
-    """Same axes and spacing, and the origin on a voxel centre of the reference grid."""
-    np.testing.assert_allclose(image.GetDirection(), reference.GetDirection(), atol=1e-5)
-    np.testing.assert_allclose(np.abs(image.GetSpacing()), reference.GetSpacing(), rtol=1e-5)
-    index = reference.TransformPhysicalPointToContinuousIndex(image.GetOrigin())
-    np.testing.assert_allclose(index, np.round(index), atol=1e-3)
-
-
-def _check_with_dcmqi(seg_path, reference, masks, affine, names, tmp_path):
-    """dcmqi's label maps equal our masks voxel for voxel on the reference grid."""
-    segments = _dcmqi_segments(seg_path, tmp_path / "dcmqi")
-    assert sorted(segments) == sorted(names)
-    for name, mask in zip(names, masks):
-        if reference.GetDirection() == segments[name].GetDirection():
-            _assert_geometry_matches(segments[name], reference)
-        expected = _on(reference, _mask_image(mask, affine))
-        assert expected.sum() == mask.sum()  # our mask lies wholly on the reference grid
-        np.testing.assert_array_equal(_on(reference, segments[name]), expected)
 
 
 def _write(tmp_path, datasets, masks, records, **kw):
@@ -88,9 +27,9 @@ def test_axial_seg_passes_dciodvfy_dcmqi_and_highdicom(tmp_path, ct_files, ct_da
     masks = overlapping_masks(grid.shape)
     path = _write(tmp_path, ct_datasets, masks, records)
     assert dciodvfy_errors(path) == []
-    reference = _series_reference(ct_files)
+    reference = series_reference(ct_files)
     np.testing.assert_allclose(reference.GetOrigin(), grid.affine_lps[:3, 3], atol=1e-4)
-    _check_with_dcmqi(path, reference, masks, grid.affine_lps, [r["name"] for r in records],
+    check_with_dcmqi(path, reference, masks, grid.affine_lps, [r["name"] for r in records],
                       tmp_path)
     # highdicom's reader: each segment, read by source instance, equals our mask.
     seg = hd.seg.segread(path)
@@ -131,9 +70,9 @@ def test_oblique_seg_keeps_the_oblique_geometry(tmp_path, oblique_files, records
     masks = overlapping_masks(grid.shape)
     path = _write(tmp_path, datasets, masks, records)
     assert dciodvfy_errors(path) == []
-    reference = _series_reference(oblique_files)
+    reference = series_reference(oblique_files)
     assert abs(reference.GetDirection()[0] - 1.0) > 1e-3  # really oblique
-    _check_with_dcmqi(path, reference, masks, grid.affine_lps, [r["name"] for r in records],
+    check_with_dcmqi(path, reference, masks, grid.affine_lps, [r["name"] for r in records],
                       tmp_path)
     seg = hd.seg.segread(path)
     for frame, item in enumerate(seg.PerFrameFunctionalGroupsSequence):
@@ -157,7 +96,7 @@ def test_multiframe_seg_on_enhanced_ct(tmp_path, pydicom_data_dir, records):
     path = _write(tmp_path, [ds], masks, records[:2])
     assert dciodvfy_errors(path) == []
     reference = sitk.ReadImage(str(source))
-    _check_with_dcmqi(path, reference, masks, grid.affine_lps, ["Liver", "Tumour"], tmp_path)
+    check_with_dcmqi(path, reference, masks, grid.affine_lps, ["Liver", "Tumour"], tmp_path)
     seg = hd.seg.segread(path)
     by_frame = seg.get_pixels_by_source_frame(ds.SOPInstanceUID, [1, 2],
                                               segment_numbers=[1, 2])

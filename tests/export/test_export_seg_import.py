@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import nibabel as nib
 import numpy as np
 import pydicom
