@@ -7,7 +7,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from conftest import CONTENT_TIME, overlapping_masks
+from conftest import CONTENT_TIME, LIVER, overlapping_masks
 
 from compliance.export.dicom_seg import write_dicom_seg
 from compliance.export.geometry import source_grid
@@ -159,3 +159,24 @@ def test_slicer_seg_nrrd_segment_metadata(tmp_path):
     np.testing.assert_array_equal(imported.masks()[1], labels == 2)
     np.testing.assert_allclose(imported.segmentation.affine_lps[:3, 3], (-10, 20, 30))
     np.testing.assert_allclose(np.diag(imported.segmentation.affine_lps)[:3], (1.5, 1.25, 2.5))
+
+
+def test_fractional_seg_imports_thresholded_at_one_half(tmp_path, ct_files, ct_datasets):
+    import highdicom as hd
+
+    from compliance.export.dicom_seg import _description
+
+    grid = source_grid(ct_datasets)
+    probability = np.zeros(grid.shape, np.float32)
+    probability[2, 3:6, 4:8] = 0.8
+    probability[3, 3:6, 4:8] = 0.3  # below one half: not in the mask
+    seg = hd.seg.Segmentation(
+        source_images=[ct_datasets[d] for d, _ in grid.frames], pixel_array=probability,
+        segmentation_type="FRACTIONAL", fractional_type="PROBABILITY",
+        segment_descriptions=[_description(1, segment_records([LIVER])[0])],
+        series_instance_uid=hd.UID(), series_number=5, sop_instance_uid=hd.UID(),
+        instance_number=1, manufacturer="test", manufacturer_model_name="test",
+        software_versions="1", device_serial_number="1")
+    seg.save_as(tmp_path / "fractional.dcm")
+    imported = read_dicom_seg(tmp_path / "fractional.dcm", reference=_reference(ct_files))
+    np.testing.assert_array_equal(imported.masks()[0], probability >= 0.5)

@@ -118,13 +118,17 @@ def _seg_records(seg) -> list[dict]:
 
 def _seg_volume(seg, path):
     """(masks (s, k, j, i), index->LPS affine) on the SEG's own grid, annotrace slice order."""
+    fractional = seg.segmentation_type.value == "FRACTIONAL"
     try:
-        vol = seg.get_volume(combine_segments=False, dtype=np.uint8)
+        vol = seg.get_volume(combine_segments=False,
+                             dtype=np.float32 if fractional else np.uint8)
     except (ValueError, RuntimeError) as exc:
         raise InputError(path, f"SEG frames do not form a regular volume ({exc})") from None
     hd_affine = np.asarray(vol.affine, float)
     affine = hd_affine[:, [2, 1, 0, 3]]  # highdicom indexes (slice, row, column)
-    array = np.moveaxis(np.asarray(vol.array), -1, 0).astype(bool)
+    array = np.moveaxis(np.asarray(vol.array), -1, 0)
+    # A fractional SEG (probability or occupancy, rescaled to 0..1) becomes binary at one half.
+    array = array >= 0.5 if fractional else array.astype(bool)
     normal = np.cross(affine[:3, 0], affine[:3, 1])
     if array.shape[1] > 1 and float(affine[:3, 2] @ normal) < 0:
         array = array[:, ::-1]
