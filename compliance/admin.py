@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import time
 import uuid
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from compliance import crypto, fsio, roles
 from compliance.audit import public_bytes, utc_now
-from compliance.errors import AuthenticationError, ComplianceError, NotFoundError, PolicyError
-from compliance.keys import b64e, make_slot, open_slot
+from compliance.errors import AuthenticationError, NotFoundError, PolicyError
+from compliance.keys import b64e, make_slot
 
 
 class AdminOps:
@@ -46,7 +46,7 @@ class AdminOps:
             state = self.ws.read_state(u["name"])
             out.append({"user_id": uid, "name": u["name"], "role": u["role"],
                         "disabled": u["disabled"], "created": u["created"],
-                        "locked_out": state.get("locked_until", 0) > __import__("time").time()})
+                        "locked_out": state.get("locked_until", 0) > time.time()})
         return sorted(out, key=lambda u: u["name"])
 
     def add_user(self, name: str, role: str, password: str) -> str:
@@ -83,6 +83,18 @@ class AdminOps:
             self.ws.slot_path(name).unlink(missing_ok=True)
         self.ws.update_state(name, disabled=True)
         self.audit("user.disable", [uid], details={"name": name})
+
+    def set_role(self, name: str, role: str) -> None:
+        """Change a user's role (audited with the role before and after)."""
+        self.require("user.manage")
+        roles.check_role(role)
+        with fsio.locked(self.ws.root / "locks" / "users.lock", "the user table"):
+            table = self._users()
+            uid, user = self._find_user(table, name)
+            before, user["role"] = user["role"], role
+            self._store_users(table)
+        self.audit("user.role_change", [uid], details={"name": name, "before": before,
+                                                       "after": role})
 
     def reset_password(self, name: str, new_password: str) -> None:
         """Give ``name`` a new password (and a new signing key); re-enables the account."""
