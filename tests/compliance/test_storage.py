@@ -1,0 +1,183 @@
+"""Versions, reader lines, journal, concurrency, and the plaintext scan of a workspace."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from compliance.errors import BusyError, IntegrityError, NotFoundError
+
+
+def test_versions_are_immutable_with_parents_per_reader(ws, login, case, make_labels):
+    ann, cid = case
+    ann2 = login("ann2")
+    v2 = ann2.save_labels(cid, make_labels(seed=5))        # second reader's own line
+    v3 = ann.save_labels(cid, make_labels(seed=6))
+    v4 = ann2.save_labels(cid, make_labels(seed=7))
+    assert (v2["version"], v2["parent"]) == (2, 1)  # a new reader starts from the latest
+    assert (v3["version"], v3["parent"]) == (3, 1)
+    assert (v4["version"], v4["parent"]) == (4, 2)
+    first = ann.load_labels(cid, 1)[1]
+    assert np.array_equal(first.layers[0], make_labels(seed=0).layers[0])
+    assert first.segments[2]["name"] == "lesion" and first.provenance_legend == {"1": "user:test"}
+    assert [v["author"] for v in ann.versions(cid)] == ["ann", "ann2", "ann", "ann2"]
+
+
+def test_labels_off_the_case_grid_are_refused(case, make_labels):
+    ann, cid = case
+    with pytest.raises(Exception, match=r"case grid needs uint8 \(4, 5, 6\)"):
+        ann.save_labels(cid, make_labels(shape=(4, 5, 7)))
+
+
+def test_rolled_back_or_swapped_version_files_fail(ws, case, make_labels):
+    ann, cid = case
+    ann.save_labels(cid, make_labels(seed=1))
+    vdir = ws.root / "cases" / cid / "v"
+    one, two = (vdir / "000001.enc").read_bytes(), (vdir / "000002.enc").read_bytes()
+    (vdir / "000002.enc").write_bytes(one)  # replace version 2 by version 1
+    with pytest.raises(IntegrityError, match="swapped or rolled back"):
+        ann.load_labels(cid, 2)
+    (vdir / "000002.enc").write_bytes(two)
+    (vdir / "000002.enc").write_bytes(two[:-5])
+    with pytest.raises(IntegrityError, match="v/000002.enc: integrity check failed"):
+        ann.load_labels(cid, 2)
+
+
+def test_journal_round_trip_and_discard(case, make_labels):
+    ann, cid = case
+    assert ann.journal_read(cid) is None
+    edits = make_labels(seed=11)
+    ann.journal_write(cid, edits, base_version=1)
+    meta, restored = ann.journal_read(cid)
+    assert meta["base_version"] == 1
+    assert all(np.array_equal(a, b) for a, b in zip(restored.layers, edits.layers))
+    ann.journal_discard(cid)
+    assert ann.journal_read(cid) is None
+
+
+def test_unknown_case_is_a_clear_error(case):
+    ann, _ = case
+    with pytest.raises(NotFoundError, match="no case 'ffffffffffffffff'"):
+        ann.load_labels("ffffffffffffffff")
+
+
+def test_edit_lock_refuses_a_second_holder(case):
+    ann, cid = case
+    with ann.edit_lock(cid):
+        with pytest.raises(BusyError, match=f"case {cid} is locked by another process"):
+            with ann.edit_lock(cid, timeout=0.1):
+                pass
+
+
+WRITER = textwrap.dedent("""
+    import sys, numpy as np
+    from compliance.workspace import Workspace
+    from compliance.records import LabelSet
+    ws = Workspace.open(sys.argv[1])
+    s = ws.login(sys.argv[2], sys.argv[3])
+    for i in range(5):
+        layer = np.full((4, 5, 6), i + 1, np.uint8)
+        s.save_labels(sys.argv[4], LabelSet([layer], [{"segment_id": 1}]))
+""")
+
+
+def test_two_processes_saving_one_case_never_collide(ws, case, pw):
+    ann, cid = case
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(ws.root), name, pw[name], cid])
+             for name in ("ann", "ann2")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    versions = ann.versions(cid)
+    assert [v["version"] for v in versions] == list(range(1, 12))
+    assert sorted(v["author"] for v in versions[1:]) == ["ann"] * 5 + ["ann2"] * 5
+    aud = ws.login("aud", pw["aud"])
+    n, entries = aud.verify_audit()
+    assert sum(e["action"] == "label.save" for e in entries) == 11
+
+
+def _scan(root, needles: dict[str, bytes]) -> list[str]:
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            hits += [f"{path.relative_to(root)}: {what}" for what, n in needles.items() if n in data]
+    return hits
+
+
+def _label_needles(labels, array) -> dict[str, bytes]:
+    """Distinctive windows of the raw label and image bytes (both values present)."""
+    out = {}
+    for name, a in (("label", labels.layers[0]), ("image", array)):
+        raw = a.tobytes()
+        flat = a.reshape(-1)
+        edges = np.flatnonzero(np.diff(flat.astype(np.int64)) != 0)
+        for j, e in enumerate(edges[len(edges) // 3::max(1, len(edges) // 4)][:3]):
+            start = max(0, (int(e) - 16) * a.itemsize)
+            out[f"{name} bytes #{j}"] = raw[start:start + 48]
+    return out
+
+
+def test_no_plaintext_phi_or_voxels_anywhere_colin(ws, login, colin_t1, colin_brain, tmp_path):
+    import nibabel as nib
+
+    t1 = np.asarray(nib.load(colin_t1).dataobj)
+    brain = np.asarray(nib.load(colin_brain).dataobj)
+    ann = login("ann")
+    patient = {"name": "Quixote^Alonso", "patient_id": "MRN-58213377", "birth_date": "19470312"}
+    cid = ann.import_case(t1, np.eye(4), modality="MR", patient=patient)
+    from compliance.records import LabelSet
+
+    labels = LabelSet([(brain > 0).astype(np.uint8)], [{"segment_id": 1, "name": "brain"}])
+    ann.save_labels(cid, labels)
+    ann.journal_write(cid, labels, 1)
+    ann.open_case(cid)
+    assert ann.open_case(cid).record["patient"]["name"] == "Quixote^Alonso"
+    needles = {"name": b"Quixote", "name utf-16": "Quixote".encode("utf-16-le"),
+               "id": b"58213377", "birth date": b"19470312", **_label_needles(labels, t1)}
+    assert len(needles) >= 9
+    assert _scan(ws.root, needles) == []
+    # The scan can see: every voxel needle is found in an unencrypted dump of the arrays.
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "dump.bin").write_bytes(labels.layers[0].tobytes() + t1.tobytes())
+    voxel_needles = {k: v for k, v in needles.items() if "bytes" in k}
+    assert len(_scan(plain, voxel_needles)) == len(voxel_needles) == 6
+
+
+def test_no_plaintext_phi_anywhere_real_dicom(ws, login, pydicom_data_dir):
+    import pydicom
+
+    ds = pydicom.dcmread(pydicom_data_dir / "MR-SIEMENS-DICOM-WithOverlays.dcm")
+    name, pid = str(ds.PatientName), str(ds.PatientID)
+    assert name and pid
+    array = ds.pixel_array[None]
+    ann = login("ann")
+    cid = ann.import_case(array, np.eye(4), modality=ds.Modality, series_uid=ds.SeriesInstanceUID,
+                          patient={"name": name, "patient_id": pid})
+    from compliance.records import LabelSet
+
+    labels = LabelSet([(array > array.mean()).astype(np.uint8)], [{"segment_id": 1}])
+    ann.save_labels(cid, labels)
+    needles = {"name": name.encode(), "family name": name.split("^")[0].encode(),
+               "id": pid.encode(), **_label_needles(labels, array)}
+    assert _scan(ws.root, needles) == []
+    plain = _scan(pydicom_data_dir, {"name": name.encode()})
+    assert "MR-SIEMENS-DICOM-WithOverlays.dcm: name" in plain  # the needle is real
+
+
+def test_plaintext_files_are_only_the_documented_ones(ws, case):
+    allowed = {"workspace.json", "HEAD", "log.jsonl"}
+    for path in ws.root.rglob("*"):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(ws.root)
+        if path.suffix == ".enc":
+            assert path.read_bytes()[:4] == b"ATRC", rel
+        elif rel.parts[:2] in (("keys", "slots"), ("users", "state")):
+            json.loads(path.read_text())
+        else:
+            assert path.name in allowed, rel
