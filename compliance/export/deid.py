@@ -19,6 +19,7 @@ What :func:`deidentify` does to a copy of a dataset, recursively into sequences:
   identifier becomes ``2.25.<decimal of the first 128 bits of HMAC-SHA256(key, uid)>``: the
   same original gives the same new UID in every file (images and SEG stay linked), and without
   the key nobody can confirm an original UID by guessing it;
+* person names (PN) in attributes the table does not list are replaced by a dummy too;
 * Patient's Name and Patient ID become one keyed pseudonym per patient (a Z action may use a
   dummy value); Patient Identity Removed = YES, De-identification Method and its code
   sequence (DCM 113100 and 113106 or 113107), Longitudinal Temporal Information Modified.
@@ -158,6 +159,9 @@ class _Deidentifier:
                     self.apply(item)
             elif elem.VR == "UI" and elem.keyword not in _KEEP_UIDS:
                 self._uid(elem)
+            elif elem.VR == "PN" and elem.value:
+                # A person's name the table does not list is still a name: replace it.
+                elem.value = _DUMMY["PN"]
             elif elem.VR in ("DA", "DT"):
                 self._date(elem)
 

@@ -128,6 +128,7 @@ def build_dicom_seg(source_images, masks, segments, *, content_creator: str,
                     content_datetime: _dt.datetime, series_number: int = 900,
                     instance_number: int = 1, content_label: str = "ANNOTRACE",
                     content_description: str | None = None,
+                    series_description: str = "annotrace segmentation",
                     series_instance_uid: str | None = None, sop_instance_uid: str | None = None,
                     device_serial_number: str = "annotrace", omit_empty_frames: bool = True):
     """Build a BINARY DICOM SEG of ``masks`` on the grid of ``source_images``.
@@ -147,7 +148,8 @@ def build_dicom_seg(source_images, masks, segments, *, content_creator: str,
         DICOM person name (``Family^Given``) of who is responsible for the content: the
         reviewer who approved it, or the annotator when there is no review.
     content_datetime : datetime
-        When the content was approved/created; written as Content Date/Time.
+        When the content was approved/created; written as Content Date/Time (and Series
+        Date/Time). An aware datetime is converted to UTC; a naive one is taken as given.
 
     Returns
     -------
@@ -155,7 +157,11 @@ def build_dicom_seg(source_images, masks, segments, *, content_creator: str,
     """
     import highdicom as hd
 
+    if len({str(ds.get("SeriesInstanceUID", "")) for ds in source_images}) > 1:
+        raise ExportError("the source images belong to more than one series")
     grid = source_grid(source_images)
+    stamp = content_datetime.astimezone(_dt.timezone.utc) if content_datetime.tzinfo \
+        else content_datetime
     records = segment_records(segments)
     stack = _stack_masks(masks, grid.shape)
     if len(records) != stack.shape[0]:
@@ -187,12 +193,10 @@ def build_dicom_seg(source_images, masks, segments, *, content_creator: str,
             content_description=content_description,
             content_creator_name=content_creator,
             omit_empty_frames=omit_empty_frames,
+            series_description=series_description,
+            content_date=stamp.date(), content_time=stamp.time(),
+            series_date=stamp.date(), series_time=stamp.time(),
         )
-        stamp = content_datetime.astimezone(_dt.timezone.utc) if content_datetime.tzinfo \
-            else content_datetime
-        seg.ContentDate = stamp.strftime("%Y%m%d")
-        seg.ContentTime = stamp.strftime("%H%M%S.%f")
-        seg.SeriesDate, seg.SeriesTime = seg.ContentDate, seg.ContentTime
     return seg
 
 

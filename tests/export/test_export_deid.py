@@ -218,3 +218,17 @@ def test_basic_profile_table_matches_the_dicom_dictionary():
     assert BASIC_PROFILE[0x0020000D][0] == "U"        # Study Instance UID
     assert BASIC_PROFILE[0x00101000][0] == "X"        # Other Patient IDs
     assert BASIC_PROFILE[0x00080020] == ("Z", True, "Study Date")
+
+
+def test_person_names_outside_the_table_are_replaced_too(ct_datasets):
+    from pydicom.datadict import DicomDictionary
+
+    untabled = [tag for tag, entry in DicomDictionary.items()
+                if entry[0] == "PN" and tag not in BASIC_PROFILE and entry[3] != "Retired"]
+    ds = ct_datasets[0].copy()
+    assert untabled  # Secondary Reviewer Name, Evaluator Name, Selector PN Value
+    for tag in untabled:
+        ds.add_new(tag, "PN", "Quixote^Alonso")
+    out = deidentify(ds, KEY)
+    for tag in untabled:
+        assert out[tag].value == "ANONYMIZED^", hex(tag)

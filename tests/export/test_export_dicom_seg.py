@@ -120,3 +120,10 @@ def test_bad_inputs_raise_export_errors(ct_datasets, records):
         build_dicom_seg(ct_datasets, np.zeros((1,) + shape, bool), [dict(LIVER, name="x" * 80)],
                         content_creator="A^B", content_datetime=CONTENT_TIME)
     assert info.value.exit_code == 2
+
+
+def test_sources_from_two_series_are_refused(tmp_path, ct_datasets, oblique_files):
+    mixed = ct_datasets[:2] + [pydicom.dcmread(oblique_files[0])]
+    with pytest.raises(ExportError, match="more than one series"):
+        build_dicom_seg(mixed, np.zeros((1, 3, 12, 10), bool), [LIVER],
+                        content_creator="A^B", content_datetime=CONTENT_TIME)
