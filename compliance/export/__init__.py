@@ -7,4 +7,5 @@ Qt-free and viewer-free: functions take pydicom datasets of the source images, n
 * :mod:`compliance.export.nifti` - NIfTI label maps with a JSON label table
 * :mod:`compliance.export.manifest` - ``manifest.json`` + Ed25519 signature, ``verify_bundle``
 * :mod:`compliance.export.deid` - PS3.15 Annex E Basic Profile de-identification
+* :mod:`compliance.export.bundle` - ``write_bundle``: all of the above for a list of cases
 """
