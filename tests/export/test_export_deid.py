@@ -232,3 +232,25 @@ def test_person_names_outside_the_table_are_replaced_too(ct_datasets):
     out = deidentify(ds, KEY)
     for tag in untabled:
         assert out[tag].value == "ANONYMIZED^", hex(tag)
+
+
+@pytest.mark.parametrize("name", ["eCT_Supplemental.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm",
+                                  "liver.dcm"])
+def test_real_files_lose_identity_private_tags_and_overlays(tmp_path, pydicom_data_dir, name):
+    source = pydicom_data_dir / name
+    original = pydicom.dcmread(source)
+    needles = {str(original.PatientName), str(original.StudyDate)}
+    needles |= {str(original.PatientID)} if len(str(original.PatientID)) >= 6 else set()
+    needles |= {str(original.InstitutionName)} if original.get("InstitutionName") else set()
+    needles |= {str(e.value) for e in original.iterall()
+                if e.VR == "UI" and e.VM == 1 and e.value
+                and not str(e.value).startswith("1.2.840.10008.")}
+    assert all(n.encode() in source.read_bytes() for n in needles)  # the scan can find them
+    out = save_dataset(deidentify(original, KEY), tmp_path / name)
+    data = out.read_bytes()
+    assert sorted(n for n in needles if n.encode() in data) == []
+    result = pydicom.dcmread(out)
+    assert not any(e.tag.is_private for e in result.iterall())
+    assert not any(0x6000 <= e.tag.group <= 0x60FF for e in result)
+    # de-identification adds no DICOM error to those the source already has
+    assert set(dciodvfy_errors(out)) <= set(dciodvfy_errors(source))

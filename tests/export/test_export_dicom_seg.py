@@ -127,3 +127,12 @@ def test_sources_from_two_series_are_refused(tmp_path, ct_datasets, oblique_file
     with pytest.raises(ExportError, match="more than one series"):
         build_dicom_seg(mixed, np.zeros((1, 3, 12, 10), bool), [LIVER],
                         content_creator="A^B", content_datetime=CONTENT_TIME)
+
+
+def test_multiframe_source_without_plane_geometry_is_refused(pydicom_data_dir):
+    # emri_small.dcm is an Enhanced MR image stripped of its functional groups: no geometry.
+    ds = pydicom.dcmread(pydicom_data_dir / "emri_small.dcm")
+    with pytest.raises(ExportError, match="no plane position/orientation") as info:
+        build_dicom_seg([ds], np.zeros((1, 10, 64, 64), bool), [LIVER],
+                        content_creator="A^B", content_datetime=CONTENT_TIME)
+    assert info.value.exit_code == 2
