@@ -85,10 +85,17 @@ def test_seg_on_a_different_grid_is_refused(tmp_path, ct_files, ct_datasets, rec
     write_dicom_seg(path, ct_datasets, masks, records, content_creator="A^B",
                     content_datetime=CONTENT_TIME)
     ref = _reference(ct_files)
-    shifted = Volume(ref.array, ref.affine_lps + np.diag([0, 0, 0, 0]) +
-                     np.pad(np.array([[0.35], [0], [0]]), ((0, 1), (3, 0))))
-    with pytest.raises(InputError, match="between the slices|not on the voxel grid"):
-        read_dicom_seg(path, reference=shifted)
+    shifted = ref.affine_lps.copy()
+    shifted[0, 3] += 0.35  # half a voxel off along i
+    with pytest.raises(InputError, match="between the slices"):
+        read_dicom_seg(path, reference=Volume(ref.array, shifted))
+    finer = ref.affine_lps.copy()
+    finer[:3, 0] /= 2  # another sampling
+    with pytest.raises(InputError, match="not on the voxel grid"):
+        read_dicom_seg(path, reference=Volume(ref.array, finer))
+    smaller = Volume(ref.array[:2], ref.affine_lps)
+    with pytest.raises(InputError, match="extends beyond"):
+        read_dicom_seg(path, reference=smaller)
     with pytest.raises(InputError, match="not a DICOM Segmentation"):
         read_dicom_seg(ct_files[0])
 
@@ -180,3 +187,23 @@ def test_fractional_seg_imports_thresholded_at_one_half(tmp_path, ct_files, ct_d
     seg.save_as(tmp_path / "fractional.dcm")
     imported = read_dicom_seg(tmp_path / "fractional.dcm", reference=_reference(ct_files))
     np.testing.assert_array_equal(imported.masks()[0], probability >= 0.5)
+
+
+def test_multiframe_seg_lands_on_a_grid_with_the_stored_frame_order(tmp_path, pydicom_data_dir,
+                                                                    records):
+    source = pydicom_data_dir / "eCT_Supplemental.dcm"
+    ds = pydicom.dcmread(source)
+    grid = source_grid([ds])
+    masks = np.zeros((2,) + grid.shape, dtype=bool)
+    masks[0, 0, 100:180, 40:90] = True
+    masks[1, 1, 150:160, 60:300] = True
+    path = tmp_path / "seg.dcm"
+    write_dicom_seg(path, [ds], masks, records[:2], content_creator="A^B",
+                    content_datetime=CONTENT_TIME)
+    # SimpleITK keeps the stored frame order: its slice k is stored frame k, whereas our
+    # slice 0 is stored frame 1 (see source_grid): the import must follow the given grid.
+    image = sitk.ReadImage(str(source))
+    reference = Volume.from_geometry(sitk.GetArrayFromImage(image), image.GetOrigin(),
+                                     image.GetSpacing(), image.GetDirection())
+    imported = read_dicom_seg(path, reference=reference)
+    np.testing.assert_array_equal(imported.masks(), masks[:, ::-1])

@@ -138,28 +138,32 @@ def _seg_volume(seg, path):
 
 
 def _place_on(masks, affine, reference: Volume, path) -> np.ndarray:
-    """Paste SEG masks into the grid of ``reference``; they must share its voxel lattice."""
+    """Put SEG masks into the grid of ``reference``; both must share one voxel lattice.
+
+    The SEG's axes may be flipped or permuted relative to the reference (e.g. a reference read
+    by a tool that keeps a multi-frame image's stored frame order): each SEG voxel is mapped to
+    its reference voxel exactly.
+    """
     ref = reference.affine_lps
-    tol = 1e-3 * max(1.0, float(np.abs(ref[:3, :3]).max()))
-    same_axes = np.allclose(affine[:3, :3], ref[:3, :3], atol=tol)
-    if not same_axes and masks.shape[1] == 1:  # one slice: only the in-plane axes must agree
-        same_axes = np.allclose(affine[:3, :2], ref[:3, :2], atol=tol)
-    if not same_axes:
-        raise InputError(path, "SEG is not on the voxel grid of the given series")
+    steps = np.linalg.solve(ref[:3, :3], affine[:3, :3])  # SEG index steps, in reference indices
     offset = np.linalg.solve(ref[:3, :3], affine[:3, 3] - ref[:3, 3])
-    start = np.round(offset).astype(int)
+    cols = [0, 1] if masks.shape[1] == 1 else [0, 1, 2]  # one slice: its k step is moot
+    axes = np.round(steps[:, cols])
+    signed_permutation = (np.all(np.abs(axes).sum(axis=0) == 1)
+                          and len({int(np.argmax(np.abs(c))) for c in axes.T}) == len(cols))
+    if not signed_permutation or not np.allclose(steps[:, cols], axes, atol=1e-3):
+        raise InputError(path, "SEG is not on the voxel grid of the given series")
+    start = np.round(offset)
     if np.abs(offset - start).max() > 1e-2:
         raise InputError(path, "SEG frames fall between the slices of the given series")
-    out = np.zeros((masks.shape[0],) + tuple(reference.shape), dtype=bool)
-    i0, j0, k0 = start
-    k1, j1, i1 = k0 + masks.shape[1], j0 + masks.shape[2], i0 + masks.shape[3]
-    src = masks[:, max(0, -k0):masks.shape[1] - max(0, k1 - out.shape[1]),
-                max(0, -j0):masks.shape[2] - max(0, j1 - out.shape[2]),
-                max(0, -i0):masks.shape[3] - max(0, i1 - out.shape[3])]
-    if src.any() and src.sum() != masks.sum():
+    seg_n, k, j, i = np.nonzero(masks)
+    ijk = np.stack([i, j, k])[cols]
+    target = (axes @ ijk + start[:, np.newaxis]).astype(np.int64)  # reference (i, j, k)
+    limits = np.array(reference.shape[::-1])[:, np.newaxis]
+    if target.size and (np.any(target < 0) or np.any(target >= limits)):
         raise InputError(path, "SEG extends beyond the given series")
-    out[:, max(0, k0):min(k1, out.shape[1]), max(0, j0):min(j1, out.shape[2]),
-        max(0, i0):min(i1, out.shape[3])] = src
+    out = np.zeros((masks.shape[0],) + tuple(reference.shape), dtype=bool)
+    out[seg_n, target[2], target[1], target[0]] = True
     return out
 
 
