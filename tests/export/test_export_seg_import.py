@@ -207,3 +207,20 @@ def test_multiframe_seg_lands_on_a_grid_with_the_stored_frame_order(tmp_path, py
                                      image.GetSpacing(), image.GetDirection())
     imported = read_dicom_seg(path, reference=reference)
     np.testing.assert_array_equal(imported.masks(), masks[:, ::-1])
+
+
+def test_slicer_seg_nrrd_with_two_layers_keeps_the_overlap(tmp_path):
+    header = SLICER_HEADER.replace("dimension: 3", "dimension: 4")
+    header = header.replace("sizes: 5 4 3", "sizes: 2 5 4 3")
+    header = header.replace("space directions: (", "space directions: none (")
+    header = header.replace("kinds: domain", "kinds: list domain")
+    header = header.replace("Segment1_LabelValue:=2\nSegment1_Layer:=0",
+                            "Segment1_LabelValue:=1\nSegment1_Layer:=1")
+    layers = np.zeros((3, 4, 5, 2), np.uint8)  # (k, j, i, layer): layer varies fastest
+    layers[0, 1:3, 1:4, 0] = 1
+    layers[0, 2:4, 2:5, 1] = 1  # overlaps the first segment at (0, 2, 2..3)
+    path = tmp_path / "layers.seg.nrrd"
+    path.write_bytes(header.encode() + layers.tobytes())
+    imported = read_label_map(path)
+    assert [r["name"] for r in imported.records] == ["liver", "lesion"]
+    np.testing.assert_array_equal(imported.masks(), np.moveaxis(layers, -1, 0).astype(bool))
