@@ -224,3 +224,19 @@ def test_slicer_seg_nrrd_with_two_layers_keeps_the_overlap(tmp_path):
     imported = read_label_map(path)
     assert [r["name"] for r in imported.records] == ["liver", "lesion"]
     np.testing.assert_array_equal(imported.masks(), np.moveaxis(layers, -1, 0).astype(bool))
+
+
+def test_unreadable_inputs_give_one_line_errors(tmp_path):
+    (tmp_path / "bad.dcm").write_bytes(b"garbage")
+    (tmp_path / "bad.seg.nrrd").write_bytes(b"NRRD0004\ntype: float\n")
+    cases = [(read_dicom_seg, "missing.dcm", "no such file"),
+             (read_dicom_seg, "bad.dcm", "not a readable DICOM file"),
+             (read_label_map, "bad.seg.nrrd", "not a readable NRRD file"),
+             (read_label_map, "missing.nii.gz", "no such file"),
+             (read_label_map, "bad.dcm", "not a label map file")]
+    for reader, name, reason in cases:
+        with pytest.raises(InputError) as info:
+            reader(tmp_path / name)
+        assert str(info.value) == f"{tmp_path / name}: {reason}" or \
+            str(info.value).startswith(f"{tmp_path / name}: {reason}")
+        assert "\n" not in str(info.value) and info.value.exit_code == 2

@@ -186,6 +186,8 @@ def read_dicom_seg(path, reference: Volume | None = None) -> ImportedSegmentatio
     from pydicom.errors import InvalidDicomError
 
     path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file")
     try:
         seg = hd.seg.segread(path)
     except (InvalidDicomError, OSError) as exc:
@@ -246,6 +248,10 @@ def read_label_map(path) -> ImportedSegmentation:
     per layer), every listed file is read; they must share one grid.
     """
     path = Path(path)
+    if not path.name.lower().endswith(LABEL_SUFFIXES):
+        raise InputError(path, "not a label map file (" + ", ".join(LABEL_SUFFIXES) + ")")
+    if not path.is_file():
+        raise InputError(path, "no such file")
     table_path = sidecar_path(path)
     if path.name.lower().endswith(".seg.nrrd"):
         return _read_slicer_seg_nrrd(path)
@@ -334,8 +340,8 @@ def _read_slicer_seg_nrrd(path) -> ImportedSegmentation:
     header = _nrrd_header(path)
     try:
         image = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise InputError(path, f"not a readable NRRD file ({str(exc).splitlines()[0]})") from None
+    except RuntimeError:
+        raise InputError(path, "not a readable NRRD file") from None
     layers = sitk.GetArrayFromImage(image)  # (k, j, i) or (k, j, i, layers)
     if layers.ndim == 3:
         layers = layers[..., np.newaxis]
