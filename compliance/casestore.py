@@ -100,6 +100,8 @@ class CaseStore:
         self.require("case.open", [case_id])
         d = self._case_dir(case_id)
         rec = self._case_record(case_id)
+        with self.edit_lock(case_id):
+            self._recover_unaudited(case_id)
         _, array = records.unpack_array(self.ws.read_object(
             self._keys, f"case/{case_id}/image", 0, d / "image.enc"))
         self.audit("case.open", [case_id])
@@ -163,6 +165,7 @@ class CaseStore:
         d = self._case_dir(case_id)
         fsio.remove_stale_tmp(d / "v")
         with self.edit_lock(case_id):
+            self._recover_unaudited(case_id)
             nums = self._version_numbers(case_id)
             if parent is None:
                 mine = [n for n in nums if self._read_version(case_id, n)[0]["author_id"]
@@ -181,10 +184,29 @@ class CaseStore:
                                         d / "v" / _vname(n), plain, create_only=True):
                     break
                 n += 1  # someone bypassed the lock and took n: never overwrite
-        self.audit("label.save", [case_id], before=before, after=digest,
-                   details={"version": n, "parent": parent,
-                            "segments": len(labels.segments)})
+            self.audit("label.save", [case_id], before=before, after=digest,
+                       details={"version": n, "parent": parent,
+                                "segments": len(labels.segments)})
+            fsio.atomic_create(d / "v" / f"{n:06d}.audited", b"")
         return meta
+
+    def _recover_unaudited(self, case_id: str) -> None:
+        """Audit versions whose writer was killed between the version and its audit entry.
+
+        A ``v/<n>.audited`` marker follows each ``label.save`` entry; a version without
+        one gets a ``label.save`` entry now, flagged ``recovered`` and naming its author.
+        Called under the case's edit lock.
+        """
+        vdir = self._case_dir(case_id) / "v"
+        for n in self._version_numbers(case_id):
+            if not (vdir / f"{n:06d}.audited").exists():
+                meta = self._read_version(case_id, n)[0]
+                before = (self._read_version(case_id, meta["parent"])[0]["content_sha256"]
+                          if meta["parent"] else None)
+                self.audit("label.save", [case_id], before=before, after=meta["content_sha256"],
+                           details={"version": n, "parent": meta["parent"], "recovered": True,
+                                    "author_id": meta["author_id"]})
+                fsio.atomic_create(vdir / f"{n:06d}.audited", b"")
 
     # -- autosave journal ----------------------------------------------------------------
     def _journal_path(self, case_id: str):
