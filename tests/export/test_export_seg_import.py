@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hypothesis.strategies as st
 import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
 from conftest import CONTENT_TIME, LIVER, overlapping_masks
+from hypothesis import HealthCheck, given, settings
 
 from compliance.export.dicom_seg import write_dicom_seg
 from compliance.export.geometry import source_grid
@@ -240,3 +242,28 @@ def test_unreadable_inputs_give_one_line_errors(tmp_path):
         assert str(info.value) == f"{tmp_path / name}: {reason}" or \
             str(info.value).startswith(f"{tmp_path / name}: {reason}")
         assert "\n" not in str(info.value) and info.value.exit_code == 2
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_overlapping_masks_survive_seg_round_trip(tmp_path, ct_files, ct_datasets,
+                                                        records, data):
+    """Any masks, including empty or full segments, come back voxel for voxel."""
+    shape = source_grid(ct_datasets).shape
+    n = data.draw(st.integers(1, 3), label="segments")
+    kind = data.draw(st.sampled_from(["random", "empty", "full", "one voxel"]), label="kind")
+    seed = data.draw(st.integers(0, 2**16), label="seed")
+    masks = np.random.default_rng(seed).random((n,) + shape) < 0.3
+    if kind == "empty":
+        masks[0] = False
+    elif kind == "full":
+        masks[0] = True
+    elif kind == "one voxel":
+        masks[:] = False
+        masks[-1, shape[0] - 1, 0, shape[2] - 1] = True
+    path = tmp_path / f"seg-{seed}-{kind}.dcm"
+    write_dicom_seg(path, ct_datasets, masks, records[:n], content_creator="A^B",
+                    content_datetime=CONTENT_TIME)
+    imported = read_dicom_seg(path, reference=_reference(ct_files))
+    np.testing.assert_array_equal(imported.masks(), masks)
