@@ -10,6 +10,7 @@ import pytest
 import SimpleITK as sitk
 from conftest import CONTENT_TIME, dciodvfy_errors, overlapping_masks
 from export_dicom_factory import PHI, make_series
+from export_judges import check_with_dcmqi
 from pydicom.datadict import dictionary_description, dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -97,6 +98,10 @@ def test_seg_still_references_its_deidentified_images(exported):
                                   image.GetSpacing(), image.GetDirection())
     imported = read_dicom_seg(exported["seg_path"], reference=volume)
     np.testing.assert_array_equal(imported.masks(), exported["masks"])
+    # dcmqi still reads it and puts every segment on the de-identified series' grid
+    check_with_dcmqi(exported["seg_path"], image, exported["masks"],
+                     source_grid(images).affine_lps, ["Liver", "Tumour", "Vessel"],
+                     exported["out"])
 
 
 def test_dates_shift_by_one_offset_per_patient(exported):
