@@ -141,7 +141,11 @@ class _Writer:
         if affine is None:
             if not case.source_images:
                 raise ExportError(f"case {case.case}: NIfTI export needs an affine or the sources")
-            affine = source_grid(case.source_images).affine_lps
+            grid = source_grid(case.source_images)
+            if not grid.regular:
+                raise ExportError(f"case {case.case}: the source slices are not evenly spaced; "
+                                  "a NIfTI grid cannot describe them (export a SEG)")
+            affine = grid.affine_lps
         written = write_label_nifti(folder / "labels.nii.gz", case.masks, affine, case.segments)
         return [f"{case.case}/{p.name}" for p in written]
 

@@ -29,12 +29,17 @@ class SourceGrid:
         ``(slices, rows, columns)``.
     multiframe : bool
         True when the source is one enhanced multi-frame image.
+    regular : bool
+        False when the slice steps differ (by more than 1 %) or the slices do not lie on one
+        line: the affine then describes an average grid only (fine for a SEG, whose frames
+        carry their own positions; not for a NIfTI export).
     """
 
     frames: list
     affine_lps: np.ndarray
     shape: tuple
     multiframe: bool
+    regular: bool = True
 
 
 def _frame_geometry(ds):
@@ -101,6 +106,11 @@ def source_grid(datasets) -> SourceGrid:
         ds = datasets[0]
         step = float(ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or 1.0)
         slice_vec = normal * step
+    regular = True
+    if len(entries) > 2:
+        positions = np.array([e[3] for e in entries])
+        expected = entries[0][3] + np.outer(np.arange(len(entries)), slice_vec)
+        regular = bool(np.abs(positions - expected).max() <= 0.01 * np.linalg.norm(slice_vec))
     affine = np.eye(4)
     # PixelSpacing is (row spacing, column spacing): i (columns) moves along the row direction.
     affine[:3, 0] = row_dir * spacing0[1]
@@ -109,4 +119,4 @@ def source_grid(datasets) -> SourceGrid:
     affine[:3, 3] = entries[0][3]
     first = datasets[0]
     shape = (len(entries), int(first.Rows), int(first.Columns))
-    return SourceGrid([(e[0], e[1]) for e in entries], affine, shape, multiframe)
+    return SourceGrid([(e[0], e[1]) for e in entries], affine, shape, multiframe, regular)

@@ -111,3 +111,21 @@ def test_bad_bundle_requests(tmp_path):
     case.affine_lps = np.eye(4)
     assert write_bundle(tmp_path / "b", [case], fmt="nifti", **kwargs).files[0] == \
         "case-001/labels.json"
+
+
+def test_nifti_of_an_unevenly_spaced_series_is_refused_but_seg_works(tmp_path):
+    case = _case(tmp_path)
+    # push one slice 1 mm along the normal: the series is no longer evenly spaced
+    ordered = sorted(case.source_images, key=lambda d: float(d.ImagePositionPatient[2]))
+    moved = ordered[1]
+    moved.ImagePositionPatient = [moved.ImagePositionPatient[0], moved.ImagePositionPatient[1],
+                                  float(moved.ImagePositionPatient[2]) + 1.0]
+    assert not source_grid(case.source_images).regular
+    kwargs = dict(signing_key=SIGNING, audit_head_hash="ee", exported_by="u-admin")
+    with pytest.raises(ExportError, match="not evenly spaced"):
+        write_bundle(tmp_path / "n", [case], fmt="nifti", **kwargs)
+    write_bundle(tmp_path / "s", [case], fmt="seg", **kwargs)
+    seg = pydicom.dcmread(tmp_path / "s" / "case-001" / "segmentation.dcm")
+    z = sorted(float(f.PlanePositionSequence[0].ImagePositionPatient[2])
+               for f in seg.PerFrameFunctionalGroupsSequence)
+    assert float(moved.ImagePositionPatient[2]) in z  # the SEG keeps the true position
