@@ -123,7 +123,8 @@ def _seg_volume(seg, path):
         vol = seg.get_volume(combine_segments=False,
                              dtype=np.float32 if fractional else np.uint8)
     except (ValueError, RuntimeError) as exc:
-        raise InputError(path, f"SEG frames do not form a regular volume ({exc})") from None
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise InputError(path, f"SEG frames do not form a regular volume ({reason})") from None
     hd_affine = np.asarray(vol.affine, float)
     affine = hd_affine[:, [2, 1, 0, 3]]  # highdicom indexes (slice, row, column)
     array = np.moveaxis(np.asarray(vol.array), -1, 0)
