@@ -11,7 +11,7 @@ cd "$here"
 APT_PACKAGES=(libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0
   libxcb-render-util0 libxcb-image0 fonts-dejavu-core xvfb xauth
-  mricron-data plastimatch dicom3tools)
+  mricron-data plastimatch dicom3tools orthanc orthanc-dicomweb)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
