@@ -202,13 +202,40 @@ class AuditLog:
         if pos > 0:
             lines = lines[1:]  # the first piece may be a partial line
         pending, seq, prev = [], 0, genesis(self.workspace_id)
+        last_cp = (0, "")
         for raw in lines:
             if not raw:
                 continue
             rec = json.loads(raw)
             seq, prev = rec["seq"], rec["h"]
-            pending = [] if rec["k"] == "c" else pending + [[seq, prev]]
+            if rec["k"] == "c":
+                pending, last_cp = [], (seq, prev)
+            else:
+                pending.append([seq, prev])
+        self._check_head(last_cp, seq, size > 0)
         return pending, seq, prev, torn
+
+    def _check_head(self, last_cp: tuple[int, str], last_seq: int, log_exists: bool) -> None:
+        """Refuse to write after a truncation, so that the evidence (HEAD) is never lost.
+
+        HEAD is written after the log is synced, so it may lag one checkpoint behind
+        after a crash, but it never legitimately names a checkpoint the log lacks.
+        """
+        try:
+            head = json.loads(self.head_path.read_bytes())
+            hseq, hhash = int(head["seq"]), str(head["hash"])
+        except FileNotFoundError:
+            if log_exists:
+                raise AuditError("audit: audit/HEAD is missing; the log cannot be extended "
+                                 "until an administrator restores it (run audit verify)") from None
+            return
+        except (ValueError, KeyError, TypeError):
+            raise AuditError("audit: audit/HEAD is damaged; the log cannot be extended") from None
+        if hseq > last_cp[0] or (hseq == last_cp[0] and hhash != last_cp[1]):
+            raise AuditError(f"audit: entry {last_seq + 1} truncated: the log ends before "
+                             f"checkpoint {hseq} named by audit/HEAD; nothing more is written "
+                             "until an administrator restores it (run audit verify)",
+                             seq=last_seq + 1, kind="truncated")
 
     # -- reading and verifying ------------------------------------------------------------
     def verify(self, keys: AuditKeys, expected_signing_public: bytes | None = None

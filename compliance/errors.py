@@ -51,7 +51,12 @@ class NotFoundError(ComplianceError):
 
 
 class AuditError(ComplianceError):
-    """Audit verification failed; ``seq`` is the first bad entry (or None)."""
+    """Audit verification failed; ``seq`` is the first bad entry (or None).
+
+    Exit code 1, so that scripts tell a failed verification from a usage error (2).
+    """
+
+    exit_code = 1
 
     def __init__(self, message: str, seq: int | None = None, kind: str = ""):
         super().__init__(message)

@@ -46,6 +46,9 @@ class Session(CaseStore, ReviewOps, AdminOps):
         self._last_activity = clock()
         self.locked = False
         self.closed = False
+        #: set when the audit trail cannot be extended: only verify/read work (nothing else
+        #: may happen unaudited)
+        self.frozen = None
 
     # -- auditing ------------------------------------------------------------------------
     def audit(self, action: str, objects=(), before: str | None = None, after: str | None = None,
@@ -58,6 +61,8 @@ class Session(CaseStore, ReviewOps, AdminOps):
         """
         if self._audit_keys is None:
             raise SessionLocked("the session is locked; unlock it with your password")
+        if self.frozen is not None:
+            raise self.frozen
         rec = {"time": utc_now(), "user": self.name, "user_id": self.user_id, "role": self.role,
                "action": action, "objects": [str(o) for o in objects], "before": before,
                "after": after, "details": details or {}}

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from compliance import crypto, fsio, roles
 from compliance.audit import AuditLog, load_keys, public_bytes, utc_now
-from compliance.errors import (AuthenticationError, ComplianceError, DisabledError,
+from compliance.errors import (AuditError, AuthenticationError, ComplianceError, DisabledError,
                                IntegrityError, LockedOutError, NotFoundError)
 from compliance.keys import KdfParams, b64d, b64e, make_slot, open_slot, seal_slot
 
@@ -262,5 +262,12 @@ class Workspace:
             self.audit_unauthenticated("login.refused", name, {"reason": "no active account"})
             raise DisabledError(f"account {name!r} is disabled; ask an administrator")
         session = Session(self, opened.user_id, user, keys, gen, audit_keys, clock)
-        session.audit("login")
+        try:
+            session.audit("login")
+        except AuditError as exc:
+            # The trail cannot be extended (truncated or HEAD lost): nobody works unaudited,
+            # but auditors and admins may still log in to verify it and see what broke.
+            if user["role"] not in ("auditor", "admin"):
+                raise
+            session.frozen = exc
         return session

@@ -281,3 +281,22 @@ def test_the_attackers_rechain_tool_is_faithful(busy):
     n, entries = aud.verify_audit()
     assert n == len(lines)
     assert next(e for e in entries if e["seq"] == target + 1)["action"] == "forged"
+
+
+def test_after_a_truncation_nothing_more_is_written_but_auditors_can_verify(busy, pw):
+    """A later login must not paper over a cut tail by writing a fresh HEAD."""
+    ws, aud = busy
+    lines = _lines(ws)
+    head = ws.audit_log.head_path.read_bytes()
+    _write(ws, lines[:-3])
+    with pytest.raises(AuditError, match=f"entry {len(lines) - 2} truncated"):
+        ws.login("ann", pw["ann"])
+    with pytest.raises(AuditError, match="truncated"):
+        ws.login("ann", "a wrong password")  # not even a failed login is appended
+    assert _lines(ws) == lines[:-3] and ws.audit_log.head_path.read_bytes() == head
+    auditor = ws.login("aud", pw["aud"])  # allowed in, read-only, to investigate
+    err = _first_bad(auditor)
+    assert err.seq == len(lines) - 2 and err.kind == "truncated"
+    with pytest.raises(AuditError):
+        auditor.audit("export")
+    _write(ws, lines)

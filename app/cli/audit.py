@@ -1,0 +1,52 @@
+"""``annotrace audit verify|show`` (auditors and administrators)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from app.cli.workspace import add_auth, open_session
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("audit", help="verify or read the audit trail")
+    sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    ver = sub.add_parser("verify", help="verify the hash chain, checkpoints and head",
+                         description="Exit 0 printing the number of entries verified, or 1 "
+                                     "naming the first entry that was modified, inserted, "
+                                     "deleted, reordered or truncated.")
+    ver.add_argument("workspace", metavar="DIR")
+    add_auth(ver)
+    ver.set_defaults(func=run_verify)
+    show = sub.add_parser("show", help="print verified entries, filtered")
+    show.add_argument("workspace", metavar="DIR")
+    show.add_argument("--by", metavar="USER", help="only entries by this user "
+                                                   "(--user is the one logging in)")
+    show.add_argument("--since", metavar="T", help="UTC time, ISO 8601 (e.g. 2026-11-28T09:00)")
+    show.add_argument("--case", metavar="C", help="only entries about this case id")
+    show.add_argument("--json", action="store_true")
+    add_auth(show)
+    show.set_defaults(func=run_show)
+
+
+def run_verify(args) -> int:
+    with open_session(args) as s:
+        n, entries = s.verify_audit()
+    print(f"audit trail verified: {n} entries ({n - len(entries)} checkpoints), head sealed")
+    return 0
+
+
+def run_show(args) -> int:
+    with open_session(args) as s:
+        entries = s.read_audit(user=args.by, since=args.since, case=args.case)
+    if args.json:
+        json.dump({"entries": entries}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    for e in entries:
+        objs = ",".join(e.get("objects", []))
+        details = json.dumps(e.get("details", {}), sort_keys=True)
+        flag = " [no login]" if e.get("sealed_without_login") else ""
+        print(f"{e['seq']:>6} {e['time']} {e['user'] or '-':<12} {e['role'] or '-':<9} "
+              f"{e['action']:<22} {objs} {details}{flag}")
+    return 0
