@@ -66,7 +66,7 @@ class BrainmaskUNet:
             network.load_state_dict(state)
         self.net = network.to(self.device).eval()
 
-    def probability(self, image, affine_lps, progress=None, fast=True):
+    def probability(self, image, affine_lps, progress=None, fast=True, backend="torch"):
         """Brain probability ``(k, j, i)`` float32 on the source grid."""
         import torch
         from monai.data import MetaTensor
@@ -74,16 +74,17 @@ class BrainmaskUNet:
         pre = preprocessing()
         x = pre(to_metatensor(image, affine_lps))
         logits, _ = run_inferer(inferer(), x.as_tensor()[None].to(self.device), self.net,
-                                progress, "brain", fast)
+                                progress, "brain", fast, backend)
         prob = torch.softmax(logits[0].float(), dim=0)[1:2].cpu().clone()
         restored = pre.inverse(MetaTensor(prob, meta=x.meta,
                                           applied_operations=x.applied_operations))
         return np.asarray(restored.detach().numpy()[0].T, dtype=np.float32)
 
-    def propose(self, images, affine_lps, progress=None, fast: bool = True):
+    def propose(self, images, affine_lps, progress=None, fast: bool = True,
+                backend: str = "torch"):
         image = check_single_volume(self.spec, images)
         t0 = time.perf_counter()
-        prob = self.probability(image, affine_lps, progress, fast)
+        prob = self.probability(image, affine_lps, progress, fast, backend)
         timings = {"inference": time.perf_counter() - t0}
         t0 = time.perf_counter()
         proposal = binary_proposal(prob, affine_lps, self.spec, timings)

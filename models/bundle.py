@@ -213,7 +213,8 @@ class BundleModel:
         post_steps = [t for t in post.transforms if not isinstance(t, SaveImaged)]
         return pre, steps, Compose(post_steps), image_key, arrays
 
-    def propose(self, images, affine_lps, progress=None, fast: bool = True, roi_size=None):
+    def propose(self, images, affine_lps, progress=None, fast: bool = True, roi_size=None,
+                backend: str = "torch"):
         """Run the bundle; ``roi_size`` overrides its sliding-window ROI (tiny test inputs)."""
         from monai.inferers import SlidingWindowInferer
 
@@ -235,7 +236,7 @@ class BundleModel:
         image = data[image_key]
         timings = {"preprocess": time.perf_counter() - t0}
         return self._infer(data, image, image_key, pre, post, shape, affine_lps, inferer,
-                           progress, fast, timings)
+                           progress, fast, timings, backend)
 
     def _preprocess(self, steps, arrays, affine_lps):
         from models.spatial import to_metatensor
@@ -267,7 +268,7 @@ class BundleModel:
             self._refuse(f"its {name} failed: {type(root).__name__}: {text}")
 
     def _infer(self, data, image, image_key, pre, post, shape, affine_lps, inferer,
-               progress, fast, timings):
+               progress, fast, timings, backend="torch"):
         import torch
         from monai.data import MetaTensor
         from monai.transforms import Invertd
@@ -277,7 +278,8 @@ class BundleModel:
 
         t0 = time.perf_counter()
         batch = torch.as_tensor(image)[None].to(self.device)
-        logits, _ = run_inferer(inferer, batch, self.network, progress, "inference", fast)
+        logits, _ = run_inferer(inferer, batch, self.network, progress, "inference", fast,
+                                backend)
         logits = logits[0].float().cpu().clone()
         timings["inference"] = time.perf_counter() - t0
 

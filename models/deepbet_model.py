@@ -76,7 +76,8 @@ class DeepbetModel:
         self.bbox_net = torch.jit.load(str(bbox_path), map_location=self.device).eval()
         self.net = torch.jit.load(str(main_path), map_location=self.device).eval()
 
-    def propose(self, images, affine_lps, progress=None, fast: bool = True):
+    def propose(self, images, affine_lps, progress=None, fast: bool = True,
+                backend: str = "torch"):
         """Brain-mask proposal on the input grid; see :func:`models.run.propose`."""
         import torch
         from monai.inferers import SimpleInferer, SlidingWindowInferer
@@ -108,7 +109,7 @@ class DeepbetModel:
         crop = x[(slice(None),) + bbox]
         big = torch.as_tensor(norm(Resize(SHAPE, mode="nearest-exact")(crop)))
         inferer = SlidingWindowInferer(roi_size=SHAPE, sw_batch_size=1, overlap=0.0)
-        p_big, _ = run_inferer(inferer, big[None], self.net, progress, "brain", fast)
+        p_big, _ = run_inferer(inferer, big[None], self.net, progress, "brain", fast, backend)
         timings["inference"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -83,7 +83,8 @@ def propose(model, images, affine_lps, progress=None, fast: bool = True, device=
     device : str, optional
         "cpu" or "cuda"; default CUDA when available.
     **options
-        Model-specific (bundles: ``roi_size`` override for tests on tiny volumes).
+        ``backend="openvino"`` (CPU; see :mod:`models.openvino_backend`) where the model
+        supports it; model-specific (bundles: ``roi_size`` override for tests on tiny volumes).
     """
     runnable = model if hasattr(model, "propose") else _spec(model, registry_path).load(
         device=device)

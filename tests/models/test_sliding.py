@@ -65,3 +65,13 @@ def test_window_count_matches_monai_for_odd_shapes():
         inferer = SlidingWindowInferer(roi_size=roi, sw_batch_size=batch, overlap=overlap)
         inferer(torch.zeros((1, 1) + shape), lambda x: (calls.append(1), x)[1])
         assert count_window_batches(shape, roi, overlap, batch) == len(calls)
+
+
+def test_openvino_backend_gives_the_same_output_and_reports_progress(net, volume):
+    inferer = SlidingWindowInferer(roi_size=(16, 16, 16), sw_batch_size=3, overlap=0.25)
+    plain, _ = run_inferer(inferer, volume, net, fast=False)
+    seen = []
+    ov, _ = run_inferer(inferer, volume, net, backend="openvino",
+                        progress=lambda d, t, s: seen.append(d))
+    assert torch.allclose(plain, ov, atol=1e-5)
+    assert seen[-1] == count_window_batches(volume.shape[2:], (16, 16, 16), 0.25, 3)
