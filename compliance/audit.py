@@ -142,7 +142,8 @@ class AuditLog:
                 seq += 1
                 plain = json.dumps(rec, sort_keys=True, separators=(",", ":")).encode()
                 if keys is None:
-                    kind, body = "s", seal(plain, self.seal_public, _ad(self.workspace_id, seq, prev))
+                    ad = _ad(self.workspace_id, seq, prev)
+                    kind, body = "s", seal(plain, self.seal_public, ad)
                 else:
                     nonce = os.urandom(12)
                     kind = "e"

@@ -40,7 +40,8 @@ def verify_log(log, keys, expected_signing_public: bytes | None = None):
     public = keys.signing_public
     if expected_signing_public is not None and expected_signing_public != public:
         raise AuditError("audit: the workspace's published signing key differs from the key "
-                         "in the encrypted keyring (checkpoints would be signed with the wrong key)")
+                         "in the encrypted keyring (checkpoints would be signed with the wrong "
+                         "key)")
     verifier = Ed25519PublicKey.from_public_bytes(public)
     ws = log.workspace_id
     aead = AESGCM(keys.audit_key)
@@ -100,7 +101,8 @@ def verify_log(log, keys, expected_signing_public: bytes | None = None):
             else:
                 first = pending[0][0] if pending else seq
                 _fail(first, "modified",
-                      f"checkpoint {seq} (covering entries {first}..{seq - 1}) is not signed by the "
+                      f"checkpoint {seq} (covering entries {first}..{seq - 1}) is not signed by "
+                      "the "
                       "workspace key (wrong key, or the chain was rewritten)")
             pending, last_cp = [], (seq, h)
             entries.append({"seq": seq, "checkpoint": True, "hash": h, "_hash_ok": True})

@@ -66,7 +66,8 @@ def derive_key(password: str, salt: bytes, params: KdfParams) -> bytes:
 
 
 def _slot_ad(workspace_id: bytes, user_id: str, what: bytes, key_gen: int = 0) -> bytes:
-    return b"annotrace/slot/v1/" + what + workspace_id + user_id.encode() + key_gen.to_bytes(4, "big")
+    return (b"annotrace/slot/v1/" + what + workspace_id + user_id.encode()
+            + key_gen.to_bytes(4, "big"))
 
 
 def make_slot(password: str, workspace_id: bytes, user_id: str, key_gen: int, workspace_key: bytes,

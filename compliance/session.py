@@ -137,7 +137,8 @@ class Session(CaseStore, ReviewOps, AdminOps):
     def verify_audit(self) -> tuple[int, list[dict]]:
         """Verify the whole audit trail; return (entries verified, entries)."""
         self.require("audit.verify")
-        n, entries = self.ws.audit_log.verify(self._audit_keys, b64d(self.ws.meta["signing_public"]))
+        n, entries = self.ws.audit_log.verify(self._audit_keys,
+                                              b64d(self.ws.meta["signing_public"]))
         self.audit("audit.verify", details={"entries": n})
         return n, entries
 

@@ -9,16 +9,17 @@ from app.cli.workspace import add_auth, open_session
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("audit", help="verify or read the audit trail")
+    p = subparsers.add_parser("audit", allow_abbrev=False, help="verify or read the audit trail")
     sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    ver = sub.add_parser("verify", help="verify the hash chain, checkpoints and head",
+    ver = sub.add_parser("verify", allow_abbrev=False,
+                         help="verify the hash chain, checkpoints and head",
                          description="Exit 0 printing the number of entries verified, or 1 "
                                      "naming the first entry that was modified, inserted, "
                                      "deleted, reordered or truncated.")
     ver.add_argument("workspace", metavar="DIR")
     add_auth(ver)
     ver.set_defaults(func=run_verify)
-    show = sub.add_parser("show", help="print verified entries, filtered")
+    show = sub.add_parser("show", allow_abbrev=False, help="print verified entries, filtered")
     show.add_argument("workspace", metavar="DIR")
     show.add_argument("--by", metavar="USER", help="only entries by this user "
                                                    "(--user is the one logging in)")

@@ -9,9 +9,11 @@ from app.cli.workspace import add_auth, open_session
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("case", help="import and list the cases of a workspace")
+    p = subparsers.add_parser("case", allow_abbrev=False,
+                              help="import and list the cases of a workspace")
     sub = p.add_subparsers(dest="case_command", metavar="ACTION", required=True)
-    imp = sub.add_parser("import", help="import an image or DICOM series as a new case",
+    imp = sub.add_parser("import", allow_abbrev=False,
+                         help="import an image or DICOM series as a new case",
                          description="Read SRC (DICOM file/folder, NIfTI, NRRD, MHA) and store "
                                      "it encrypted under a random case id (no patient "
                                      "identifier in any file name).")
@@ -20,7 +22,8 @@ def register(subparsers) -> None:
     imp.add_argument("--series", metavar="UID", help="the series to import from a folder")
     add_auth(imp)
     imp.set_defaults(func=run_import)
-    lst = sub.add_parser("list", help="list cases with their review state (no PHI)")
+    lst = sub.add_parser("list", allow_abbrev=False,
+                         help="list cases with their review state (no PHI)")
     lst.add_argument("workspace")
     lst.add_argument("--json", action="store_true")
     add_auth(lst)

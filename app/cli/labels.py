@@ -10,9 +10,11 @@ class LabelFileError(Exception):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("label", help="save or export annotation versions")
+    p = subparsers.add_parser("label", allow_abbrev=False,
+                              help="save or export annotation versions")
     sub = p.add_subparsers(dest="label_command", metavar="ACTION", required=True)
-    save = sub.add_parser("save", help="save a label map as a new annotation version",
+    save = sub.add_parser("save", allow_abbrev=False,
+                          help="save a label map as a new annotation version",
                           description="Read an integer label map on the case's grid (each "
                                       "non-zero value becomes a segment) and save it as a new "
                                       "immutable, encrypted version.")
@@ -24,7 +26,7 @@ def register(subparsers) -> None:
     save.add_argument("--message", default="", help="a note kept with the version")
     add_auth(save)
     save.set_defaults(func=run_save)
-    exp = sub.add_parser("export", help="write a version as a label map file")
+    exp = sub.add_parser("export", allow_abbrev=False, help="write a version as a label map file")
     exp.add_argument("workspace")
     exp.add_argument("case")
     exp.add_argument("output", help=".nii.gz, .nii, .nrrd or .mha")

@@ -9,14 +9,15 @@ from app.cli.workspace import add_auth, open_session, password
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("review", help="submit, approve (e-signature) or send back a case")
+    p = subparsers.add_parser("review", allow_abbrev=False,
+                              help="submit, approve (e-signature) or send back a case")
     sub = p.add_subparsers(dest="review_command", metavar="ACTION", required=True)
     for name, helptext in (("submit", "submit a version for review (annotators)"),
                            ("approve", "approve with an electronic signature (reviewers); "
                                        "asks for the password again"),
                            ("request-changes", "send the submitted version back (reviewers)"),
                            ("show", "the review state and history of a case")):
-        q = sub.add_parser(name, help=helptext)
+        q = sub.add_parser(name, allow_abbrev=False, help=helptext)
         q.add_argument("workspace")
         q.add_argument("case")
         if name == "submit":
@@ -62,5 +63,6 @@ def run(args) -> int:
                     extra = (f" '{ev['meaning']}' signature "
                              f"{'valid' if ev['signature_valid'] else 'INVALID'}"
                              if ev["event"] == "approve" else "")
-                    print(f"  {ev['time']}  {ev['event']:<16} v{ev['version']}  {ev['user']}{extra}")
+                    print(f"  {ev['time']}  {ev['event']:<16} v{ev['version']}  "
+                          f"{ev['user']}{extra}")
     return 0

@@ -9,9 +9,10 @@ from app.cli.workspace import add_auth, new_password, open_session
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("user", help="manage the users of a workspace (admin)")
+    p = subparsers.add_parser("user", allow_abbrev=False,
+                              help="manage the users of a workspace (admin)")
     sub = p.add_subparsers(dest="user_command", metavar="ACTION", required=True)
-    add = sub.add_parser("add", help="add a user with a role")
+    add = sub.add_parser("add", allow_abbrev=False, help="add a user with a role")
     add.add_argument("workspace")
     add.add_argument("name")
     add.add_argument("--role", required=True,
@@ -20,18 +21,20 @@ def register(subparsers) -> None:
                      help="the new user's initial password (asked twice otherwise)")
     add_auth(add)
     add.set_defaults(func=run_add)
-    dis = sub.add_parser("disable", help="disable a user (their key slot is destroyed)")
+    dis = sub.add_parser("disable", allow_abbrev=False,
+                         help="disable a user (their key slot is destroyed)")
     dis.add_argument("workspace")
     dis.add_argument("name")
     add_auth(dis)
     dis.set_defaults(func=run_disable)
-    rst = sub.add_parser("reset-password", help="set a new password (re-enables the account)")
+    rst = sub.add_parser("reset-password", allow_abbrev=False,
+                         help="set a new password (re-enables the account)")
     rst.add_argument("workspace")
     rst.add_argument("name")
     rst.add_argument("--new-password-file", metavar="FILE")
     add_auth(rst)
     rst.set_defaults(func=run_reset)
-    lst = sub.add_parser("list", help="list users and roles")
+    lst = sub.add_parser("list", allow_abbrev=False, help="list users and roles")
     lst.add_argument("workspace")
     lst.add_argument("--json", action="store_true")
     add_auth(lst)

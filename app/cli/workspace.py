@@ -49,8 +49,23 @@ def new_password(args, who: str) -> str:
     return prompt_password(f"New password for {who}: ", confirm=True)
 
 
+class _RefusePassword(argparse.Action):
+    """``--password VALUE`` is refused without echoing VALUE (argparse would print it)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error("passwords are never taken on the command line (they would stay in the "
+                     "shell history and the process list); use --password-file FILE or the "
+                     "prompt")
+
+
+def refuse_password_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--password", "--new-password", "--pass", "--passwd", "--pw", nargs="?",
+                   action=_RefusePassword, help=argparse.SUPPRESS)
+
+
 def add_auth(p: argparse.ArgumentParser) -> None:
     """``--user`` and ``--password-file`` (every command on a workspace authenticates)."""
+    refuse_password_option(p)
     p.add_argument("--user", required=True, help="your user name in the workspace")
     p.add_argument("--password-file", metavar="FILE",
                    help="read the password from the first line of FILE (for automation; "
@@ -66,17 +81,21 @@ def open_session(args, path=None):
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("workspace", help="create and administer an encrypted workspace")
+    p = subparsers.add_parser("workspace", allow_abbrev=False,
+                              help="create and administer an encrypted workspace")
     sub = p.add_subparsers(dest="workspace_command", metavar="ACTION", required=True)
-    init = sub.add_parser("init", help="create a workspace with its first administrator",
+    init = sub.add_parser("init", allow_abbrev=False,
+                          help="create a workspace with its first administrator",
                           description="Create an encrypted workspace in DIR (new or empty) "
                                       "and its administrator account.")
     init.add_argument("dir")
     init.add_argument("--admin", required=True, metavar="NAME", help="administrator user name")
+    refuse_password_option(init)
     init.add_argument("--password-file", metavar="FILE",
                       help="the administrator's password (first line); asked twice otherwise")
     init.set_defaults(func=run_init)
-    rot = sub.add_parser("rotate-keys", help="replace the workspace key (admin)",
+    rot = sub.add_parser("rotate-keys", allow_abbrev=False,
+                         help="replace the workspace key (admin)",
                          description="Generate a new workspace key and re-wrap every object's "
                                      "data key under it (object data is not re-encrypted).")
     rot.add_argument("workspace")
@@ -84,7 +103,7 @@ def register(subparsers) -> None:
     rot.add_argument("--revoke-old-slots", action="store_true",
                      help="invalidate every other user's key slot (they need reset-password)")
     rot.set_defaults(func=run_rotate)
-    st = sub.add_parser("settings", help="show or change a setting (admin)")
+    st = sub.add_parser("settings", allow_abbrev=False, help="show or change a setting (admin)")
     st.add_argument("workspace")
     add_auth(st)
     st.add_argument("--set", nargs=2, metavar=("KEY", "VALUE"),

@@ -104,7 +104,8 @@ def _scan(root, needles: dict[str, bytes]) -> list[str]:
     for path in root.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
-            hits += [f"{path.relative_to(root)}: {what}" for what, n in needles.items() if n in data]
+            rel = path.relative_to(root)
+            hits += [f"{rel}: {what}" for what, n in needles.items() if n in data]
     return hits
 
 
