@@ -1,0 +1,58 @@
+"""Logical operations between segments, and segment creation/removal as commands."""
+
+from __future__ import annotations
+
+from viewers.edit import painter
+from viewers.edit.morphology import segment_bbox
+
+OPERATIONS = ("copy", "union", "subtract", "intersect")
+
+
+def _union_box(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b))
+
+
+def logical(editor, operation: str, target_id: int, source_id: int):
+    """Change the target segment with the source segment's mask.
+
+    ``copy``: target := source; ``union``: target |= source; ``subtract``:
+    target &= ~source; ``intersect``: target &= source. The source is not changed
+    (unless the overwrite policy takes voxels from it).
+    """
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown operation {operation!r} (one of {', '.join(OPERATIONS)})")
+    seg = editor.segmentation
+    box = _union_box(segment_bbox(seg, target_id), segment_bbox(seg, source_id))
+    if box is None:
+        return None
+    t, s = seg.mask(target_id, box), seg.mask(source_id, box)
+    new = {"copy": s, "union": t | s, "subtract": t & ~s, "intersect": t & s}[operation]
+    return editor.set_mask(operation, target_id, box, new)
+
+
+def add_segment(editor, name: str, color=None, **codes):
+    """Create an empty segment as an undoable command; returns the new segment."""
+    created = []
+
+    def fn(txn):
+        with txn.segmentation.segments_changed.blocked():
+            created.append(txn.segmentation.add_segment(name, color, **codes))
+
+    editor.run("add_segment", None, fn)
+    return created[0]
+
+
+def remove_segment(editor, segment_id: int):
+    """Delete a segment and its voxels as an undoable command."""
+    def fn(txn):
+        s = painter._check_unlocked(txn, segment_id)
+        if s.layer < len(txn.segmentation.layers):
+            flat = (txn.segmentation.layers[s.layer] == s.value).reshape(-1).nonzero()[0]
+            txn.write_flat(s.layer, flat, 0)
+        del txn.segmentation.segments[segment_id]
+
+    return editor.run("remove_segment", segment_id, fn)

@@ -1,0 +1,165 @@
+"""An open edit: every voxel write goes through here so that it can be undone.
+
+A :class:`Transaction` records, per layer, the flat indices, old values and new
+values of every voxel it changes, plus the segment bookkeeping (layer/value
+moves, segments created). A brush drag keeps one transaction open across all
+its mouse events; :meth:`Transaction.commit` turns it into one
+:class:`~viewers.edit.history.Command` holding compressed sparse diffs, and
+:meth:`Transaction.abort` puts every voxel back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from viewers.labels import Segment, Segmentation
+
+
+def snapshot_segments(seg: Segmentation) -> dict[int, Segment]:
+    """Copies of the segments' metadata (segments are small; copying them is free)."""
+    return {sid: dataclasses.replace(s) for sid, s in seg.segments.items()}
+
+
+def restore_segments(seg: Segmentation, target: dict[int, Segment]) -> bool:
+    """Make the segment set and each segment's ``layer``/``value`` match ``target``.
+
+    Only what edits change is restored: a name or colour changed by the user
+    since the command ran is kept. Returns True when anything changed.
+    """
+    changed = False
+    for sid in [s for s in seg.segments if s not in target]:
+        del seg.segments[sid]
+        changed = True
+    for sid, want in target.items():
+        have = seg.segments.get(sid)
+        if have is None:
+            seg.segments[sid] = dataclasses.replace(want)
+            seg._next_id = max(seg._next_id, sid + 1)
+            changed = True
+        elif (have.layer, have.value) != (want.layer, want.value):
+            have.layer, have.value = want.layer, want.value
+            changed = True
+    return changed
+
+
+class SegmentLocked(Exception):
+    """The segment to be edited is locked."""
+
+    exit_code = 2
+
+
+class Transaction:
+    """Records every voxel and segment change of one command while it runs.
+
+    Parameters
+    ----------
+    segmentation : Segmentation
+    tool : str
+        Name of the tool, for the change record ("paint", "erase", "threshold", ...).
+    segment_id : int or None
+        The segment the command is about (None for commands on several segments).
+    """
+
+    def __init__(self, segmentation: Segmentation, tool: str, segment_id: int | None):
+        self.segmentation = segmentation
+        self.tool = tool
+        self.segment_id = segment_id
+        self.segment_name = (segmentation.segments[segment_id].name
+                             if segment_id in segmentation.segments else "")
+        self.segments_before = snapshot_segments(segmentation)
+        self.n_layers_before = len(segmentation.layers)
+        self._chunks: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self._pending: list[int] | None = None  # union box (k0, j0, i0, k1, j1, i1) not yet notified
+        self.closed = False
+
+    # -- writes ---------------------------------------------------------------------------
+    def ensure_layer(self, layer: int) -> np.ndarray:
+        return self.segmentation.ensure_layer(layer)
+
+    def write_where(self, layer: int, bbox, where: np.ndarray, value: int) -> int:
+        """Set ``layers[layer][bbox][where] = value``; return the number of voxels changed."""
+        arr = self.ensure_layer(layer)
+        region = arr[bbox]
+        sel = where & (region != value)
+        local = np.nonzero(sel)
+        n = local[0].size
+        if n == 0:
+            return 0
+        starts = [s.start or 0 for s in bbox]
+        flat = np.ravel_multi_index(tuple(c + s0 for c, s0 in zip(local, starts)), arr.shape)
+        old = region[sel]
+        region[sel] = value
+        self._record(layer, flat.astype(np.int64, copy=False), old,
+                     np.full(n, value, dtype=np.uint8))
+        self._touch(local, starts)
+        return n
+
+    def write_flat(self, layer: int, flat_index: np.ndarray, value: int) -> int:
+        """Set the voxels at sorted flat indices of ``layers[layer]`` to ``value``."""
+        arr = self.ensure_layer(layer)
+        flat_index = np.asarray(flat_index, dtype=np.int64)
+        old = arr.reshape(-1)[flat_index] if arr.flags.c_contiguous else arr.flat[flat_index]
+        sel = old != value
+        flat_index, old = flat_index[sel], old[sel]
+        if flat_index.size == 0:
+            return 0
+        np.put(arr, flat_index, value)
+        self._record(layer, flat_index, old, np.full(old.size, value, dtype=np.uint8))
+        self._touch(np.unravel_index(flat_index, arr.shape), (0, 0, 0))
+        return int(flat_index.size)
+
+    def add_segment(self, name: str, color=None, like: Segment | None = None) -> Segment:
+        """Create a segment (undone with the command); codes are copied from ``like``."""
+        kwargs = {} if like is None else {"category": like.category, "type": like.type}
+        with self.segmentation.segments_changed.blocked():
+            return self.segmentation.add_segment(name, color, **kwargs)
+
+    def _record(self, layer, flat, old, new):
+        self._chunks.setdefault(layer, []).append((flat, old, new))
+
+    def _touch(self, local, starts):
+        box = [int(c.min()) + s for c, s in zip(local, starts)]
+        box += [int(c.max()) + 1 + s for c, s in zip(local, starts)]
+        if self._pending is None:
+            self._pending = box
+        else:
+            p = self._pending
+            self._pending = [min(p[a], box[a]) for a in range(3)] + [max(p[a], box[a]) for a in range(3, 6)]
+
+    def notify(self) -> None:
+        """Emit ``segmentation.changed`` for what was written since the last call."""
+        if self._pending is not None:
+            p, self._pending = self._pending, None
+            self.segmentation.changed.emit(tuple(slice(p[a], p[a + 3]) for a in range(3)))
+
+    # -- ending ---------------------------------------------------------------------------
+    def merged_changes(self):
+        """Per layer: sorted unique flat indices, first old value, last new value."""
+        for layer, chunks in sorted(self._chunks.items()):
+            idx = np.concatenate([c[0] for c in chunks])
+            old = np.concatenate([c[1] for c in chunks])
+            new = np.concatenate([c[2] for c in chunks])
+            if len(chunks) > 1 or np.any(np.diff(idx) <= 0):
+                order = np.argsort(idx, kind="stable")
+                idx, old, new = idx[order], old[order], new[order]
+                step = idx[1:] != idx[:-1]
+                first = np.concatenate(([True], step))
+                last = np.concatenate((step, [True]))
+                idx, old, new = idx[first], old[first], new[last]
+            yield layer, idx, old, new
+
+    def abort(self) -> None:
+        """Put every voxel and segment back as it was when the transaction began."""
+        seg = self.segmentation
+        for layer, chunks in self._chunks.items():
+            for flat, old, _new in reversed(chunks):
+                np.put(seg.layers[layer], flat, old)
+        del seg.layers[self.n_layers_before:]
+        self._chunks.clear()
+        meta = restore_segments(seg, self.segments_before)
+        self.closed = True
+        seg.changed.emit(tuple(slice(0, n) for n in seg.shape))
+        if meta:
+            seg.segments_changed.emit()
