@@ -119,12 +119,14 @@ class AuditLog:
         self.seal_public = seal_public
 
     # -- writing --------------------------------------------------------------------------
-    def append(self, records: list[dict], keys: AuditKeys | None) -> list[int]:
+    def append(self, records: list[dict], keys: AuditKeys | None,
+               checkpoint_every: int | None = None) -> list[int]:
         """Append entries; with ``keys`` they are encrypted and sealed by a checkpoint.
 
         Without keys (no one is logged in: a failed login) they are sealed to the
-        audit public key and wait for the next session's checkpoint.
-        Returns the sequence numbers given to ``records``.
+        audit public key and wait for the next session's checkpoint. With
+        ``checkpoint_every=k`` a bulk append also seals after every k entries (one
+        fsync for the whole batch). Returns the sequence numbers given to ``records``.
         """
         with fsio.locked(self.lock_path, "the audit log", timeout=30):
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -138,6 +140,16 @@ class AuditLog:
                             "action": "audit.torn_tail_removed", "objects": [],
                             "details": {"offset": torn}}] + records
             lines, seqs = [], []
+
+            def checkpoint(seq, prev, pending):
+                seq += 1
+                sig = keys.signing.sign(_checkpoint_message(self.workspace_id, seq, pending))
+                body = json.dumps({"covers": pending, "time": utc_now(),
+                                   "sig": base64.b64encode(sig).decode()}).encode()
+                line, prev = self._line(seq, prev, "c", body)
+                lines.append(line)
+                return seq, prev
+
             for rec in records:
                 seq += 1
                 plain = json.dumps(rec, sort_keys=True, separators=(",", ":")).encode()
@@ -153,14 +165,11 @@ class AuditLog:
                 lines.append(line)
                 pending.append([seq, prev])
                 seqs.append(seq)
-            if keys is not None:
-                seq += 1
-                covers = pending
-                sig = keys.signing.sign(_checkpoint_message(self.workspace_id, seq, covers))
-                body = json.dumps({"covers": covers, "time": utc_now(),
-                                   "sig": base64.b64encode(sig).decode()}).encode()
-                line, prev = self._line(seq, prev, "c", body)
-                lines.append(line)
+                if keys is not None and checkpoint_every and len(pending) >= checkpoint_every:
+                    seq, prev = checkpoint(seq, prev, pending)
+                    pending = []
+            if keys is not None and (pending or not lines):
+                seq, prev = checkpoint(seq, prev, pending)
             with open(self.path, "ab") as f:
                 f.write("".join(lines).encode())
                 f.flush()

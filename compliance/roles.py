@@ -56,7 +56,9 @@ def check_password(password: str, name: str, min_length: int) -> None:
     """NIST SP 800-63B style: a minimum length, no composition rules, not the user name."""
     if len(password) < min_length:
         raise PolicyError(f"password too short: at least {min_length} characters")
-    if name and name.lower() in password.lower():
+    # Short names ("ann") occur inside ordinary words; only refuse them as the whole password.
+    if name and (password.lower() == name.lower()
+                 or (len(name) >= 4 and name.lower() in password.lower())):
         raise PolicyError("password must not contain the user name")
     if len(set(password)) < 4:
         raise PolicyError("password is too repetitive")

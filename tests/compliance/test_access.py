@@ -127,7 +127,7 @@ def test_password_policy(login):
     admin = login("admin")
     for name, role, password, message in [
         ("bob", "annotator", "short", "too short"),
-        ("bob", "annotator", "bob is my password", "user name"),
+        ("robert", "annotator", "robert is my password", "user name"),
         ("bob", "annotator", "aaaaaaaaaaaaaaaa", "repetitive"),
         ("Bob Smith", "annotator", "a long enough pw", "user name"),
         ("bob", "superuser", "a long enough pw", "unknown role"),

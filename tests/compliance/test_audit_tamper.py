@@ -300,3 +300,19 @@ def test_after_a_truncation_nothing_more_is_written_but_auditors_can_verify(busy
     with pytest.raises(AuditError):
         auditor.audit("export")
     _write(ws, lines)
+
+
+def test_bulk_append_with_periodic_checkpoints(busy):
+    ws, aud = busy
+    before = len(_lines(ws))
+    recs = [{"time": audit.utc_now(), "user": "bulk", "user_id": "", "role": "", "action": "x",
+             "objects": [], "details": {"i": i}} for i in range(250)]
+    seqs = ws.audit_log.append(recs, aud._audit_keys, checkpoint_every=100)
+    assert len(seqs) == 250 and len(_lines(ws)) == before + 250 + 3
+    n, entries = aud.verify_audit()
+    assert [e["details"]["i"] for e in entries if e["user"] == "bulk"] == list(range(250))
+    lines = _lines(ws)
+    _write(ws, lines[:before + 120] + lines[before + 121:])
+    err = _first_bad(aud)
+    assert err.seq == before + 121 and err.kind == "deleted"
+    _write(ws, lines)
