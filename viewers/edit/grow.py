@@ -40,7 +40,7 @@ def connected_threshold(editor, segment_id: int, seed_ijk, lower: float, upper: 
     f.SetUpper(float(upper))
     f.SetReplaceValue(1)
     f.SetConnectivity(f.FullConnectivity if fully_connected else f.FaceConnectivity)
-    mask = sitk.GetArrayViewFromImage(f.Execute(image)).astype(bool)
+    mask = sitk.GetArrayFromImage(f.Execute(image)).astype(bool)
     return editor.run("grow_threshold", segment_id,
                       lambda txn: painter.add(txn, segment_id, roi, mask, editor.policy, editor.image))
 
@@ -54,6 +54,6 @@ def confidence_connected(editor, segment_id: int, seed_ijk, multiplier: float = 
     out = sitk.ConfidenceConnected(image, seedList=[seed], numberOfIterations=int(iterations),
                                    multiplier=float(multiplier),
                                    initialNeighborhoodRadius=int(neighborhood_radius), replaceValue=1)
-    mask = sitk.GetArrayViewFromImage(out).astype(bool)
+    mask = sitk.GetArrayFromImage(out).astype(bool)
     return editor.run("grow_confidence", segment_id,
                       lambda txn: painter.add(txn, segment_id, roi, mask, editor.policy, editor.image))
