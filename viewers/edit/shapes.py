@@ -125,7 +125,8 @@ def polygon(shape, points_ijk, slice_axis: int):
         if va == vb:
             continue
         crosses = (va > gv) != (vb > gv)
-        x = ua + (gv - va) * (ub - ua) / (vb - va)
+        with np.errstate(over="ignore"):  # a nearly horizontal edge: x runs off to +-inf, fine
+            x = ua + (gv - va) * (ub - ua) / (vb - va)
         inside ^= crosses & (gu < x)
     lo3 = np.zeros(3, int)
     hi3 = size_ijk.copy()
