@@ -128,7 +128,8 @@ class AuditLog:
         ``checkpoint_every=k`` a bulk append also seals after every k entries (one
         fsync for the whole batch). Returns the sequence numbers given to ``records``.
         """
-        with fsio.locked(self.lock_path, "the audit log", timeout=30):
+        # Held for milliseconds: a lock older than a minute belongs to a crashed host.
+        with fsio.locked(self.lock_path, "the audit log", timeout=30, max_age=60):
             self.folder.mkdir(parents=True, exist_ok=True)
             n_requested = len(records)
             pending, seq, prev, torn = self._tail_state()

@@ -124,12 +124,18 @@ class CaseStore:
             self._keys, f"case/{case_id}/labels", n, d / "v" / _vname(n)))
         return meta, canon
 
+    def _version_meta(self, case_id: str, n: int) -> dict:
+        """A version's metadata from its first chunk only (no voxels decrypted)."""
+        d = self._case_dir(case_id)
+        return records.unpack_meta(self.ws.read_object_prefix(
+            self._keys, f"case/{case_id}/labels", n, d / "v" / _vname(n)))
+
     def versions(self, case_id: str) -> list[dict]:
         """Metadata of every version: number, parent, author, time, content hash."""
         self.require("label.read", [case_id])
         out = []
         for n in self._version_numbers(case_id):
-            out.append(self._read_version(case_id, n)[0])
+            out.append(self._version_meta(case_id, n))
         return out
 
     def load_labels(self, case_id: str, version: int | None = None) -> tuple[dict, LabelSet]:
@@ -149,10 +155,22 @@ class CaseStore:
 
     @contextmanager
     def edit_lock(self, case_id: str, timeout: float = 10.0):
-        """Hold the case's edit lock (another workstation trying to save waits, then fails)."""
+        """Hold the case's edit lock; another process trying to save waits, then fails.
+
+        Saves take it for their duration. A GUI may hold it for a whole editing session
+        (exclusive checkout across workstations); it is re-entrant within this session.
+        """
         self._case_dir(case_id)
-        with fsio.locked(self.ws.root / "locks" / f"{case_id}.lock", f"case {case_id}", timeout):
+        held = self.__dict__.setdefault("_held_locks", set())
+        if case_id in held:
             yield
+            return
+        with fsio.locked(self.ws.root / "locks" / f"{case_id}.lock", f"case {case_id}", timeout):
+            held.add(case_id)
+            try:
+                yield
+            finally:
+                held.discard(case_id)
 
     def save_labels(self, case_id: str, labels: LabelSet, parent: int | None = None,
                     message: str = "") -> dict:
@@ -168,12 +186,12 @@ class CaseStore:
             self._recover_unaudited(case_id)
             nums = self._version_numbers(case_id)
             if parent is None:
-                mine = [n for n in nums if self._read_version(case_id, n)[0]["author_id"]
-                        == self.user_id]
+                mine = [n for n in nums
+                        if self._version_meta(case_id, n)["author_id"] == self.user_id]
                 parent = mine[-1] if mine else (nums[-1] if nums else None)
             elif parent not in nums:
                 raise NotFoundError(f"case {case_id} has no version {parent} to build on")
-            before = self._read_version(case_id, parent)[0]["content_sha256"] if parent else None
+            before = self._version_meta(case_id, parent)["content_sha256"] if parent else None
             n = (nums[-1] if nums else 0) + 1
             while True:
                 meta = {"version": n, "parent": parent, "author_id": self.user_id,
@@ -200,8 +218,8 @@ class CaseStore:
         vdir = self._case_dir(case_id) / "v"
         for n in self._version_numbers(case_id):
             if not (vdir / f"{n:06d}.audited").exists():
-                meta = self._read_version(case_id, n)[0]
-                before = (self._read_version(case_id, meta["parent"])[0]["content_sha256"]
+                meta = self._version_meta(case_id, n)
+                before = (self._version_meta(case_id, meta["parent"])["content_sha256"]
                           if meta["parent"] else None)
                 self.audit("label.save", [case_id], before=before, after=meta["content_sha256"],
                            details={"version": n, "parent": meta["parent"], "recovered": True,
@@ -234,6 +252,12 @@ class CaseStore:
         self.audit("journal.recover", [case_id], after=meta["content_sha256"],
                    details={"base_version": meta["base_version"]})
         return meta, records.from_canonical(canon)
+
+    def pending_journals(self) -> list[str]:
+        """Case ids with unsaved edits of this user left by a crash (offer to recover them)."""
+        self.require("journal")
+        folder = self.ws.root / "journal" / self.user_id
+        return sorted(p.stem for p in folder.glob("*.enc")) if folder.is_dir() else []
 
     def journal_discard(self, case_id: str) -> None:
         self.require("journal", [case_id])

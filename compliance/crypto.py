@@ -161,6 +161,32 @@ def decrypt_object(keys: Mapping[int, bytes], workspace_id: bytes, object_id: st
         index += 1
 
 
+def decrypt_first_chunk(keys: Mapping[int, bytes], workspace_id: bytes, object_id: str,
+                        version: int, head: bytes, total_size: int,
+                        label: str | None = None) -> bytes:
+    """Authenticate and decrypt only chunk 0 from the first bytes of an object file.
+
+    For reading a small header (a version's metadata) without decrypting megabytes of
+    voxels. The chunk is authenticated with its index and last-chunk flag like any
+    other; the rest of the object is checked when it is read in full.
+    """
+    label = label or object_id
+    dek, pos = _unwrap(keys, workspace_id, head, object_id, version, label)
+    if pos + _CHUNK_HEAD.size + NONCE_BYTES > len(head):
+        raise IntegrityError(f"{label}: integrity check failed (truncated at chunk 0)")
+    (ct_len,) = _CHUNK_HEAD.unpack_from(head, pos)
+    start = pos + _CHUNK_HEAD.size + NONCE_BYTES
+    if ct_len < TAG_BYTES or start + ct_len > len(head):
+        raise IntegrityError(f"{label}: integrity check failed (truncated at chunk 0)")
+    last = start + ct_len == total_size
+    try:
+        return AESGCM(dek).decrypt(head[pos + _CHUNK_HEAD.size:start], head[start:start + ct_len],
+                                   _chunk_ad(workspace_id, object_id, version, 0, last))
+    except InvalidTag:
+        raise IntegrityError(f"{label}: integrity check failed at chunk 0 (modified, "
+                             "reordered, dropped or truncated)") from None
+
+
 def rewrap_object(blob: bytes, keys: Mapping[int, bytes], new_gen: int, workspace_id: bytes,
                   object_id: str, version: int) -> bytes:
     """The same object with its data key re-wrapped under generation ``new_gen``.

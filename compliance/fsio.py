@@ -92,8 +92,13 @@ def _owner() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
 
 
-def try_break_stale(lock: Path) -> bool:
-    """Remove ``lock`` if its owner was a process of this host that no longer runs."""
+def try_break_stale(lock: Path, max_age: float | None = None) -> bool:
+    """Remove ``lock`` if its owner was a process of this host that no longer runs.
+
+    With ``max_age`` (for locks only ever held for moments, like the audit log's), a
+    lock older than that is broken too, whichever host holds it: a workstation that
+    crashed while holding it must not block the share for ever.
+    """
     try:
         owner = json.loads(lock.read_text())
     except FileNotFoundError:
@@ -110,18 +115,21 @@ def try_break_stale(lock: Path) -> bool:
     if owner.get("host") == socket.gethostname() and not _alive(int(owner.get("pid", -1))):
         lock.unlink(missing_ok=True)
         return True
+    if max_age is not None and time.time() - float(owner.get("time", 0)) > max_age:
+        lock.unlink(missing_ok=True)
+        return True
     return False
 
 
-def acquire(lock: Path, what: str, timeout: float = 10.0) -> None:
-    """Create ``lock`` exclusively, waiting up to ``timeout`` seconds."""
+def acquire(lock: Path, what: str, timeout: float = 10.0, max_age: float | None = None) -> None:
+    """Create ``lock`` exclusively, waiting up to ``timeout`` seconds (see try_break_stale)."""
     lock.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
     while True:
         try:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            if try_break_stale(lock):
+            if try_break_stale(lock, max_age):
                 continue
             if time.monotonic() >= deadline:
                 raise BusyError(f"{what} is locked by another process ({lock.name}); "
@@ -138,9 +146,9 @@ def release(lock: Path) -> None:
 
 
 @contextmanager
-def locked(lock: Path, what: str, timeout: float = 10.0):
+def locked(lock: Path, what: str, timeout: float = 10.0, max_age: float | None = None):
     """Hold ``lock`` for the duration of a ``with`` block."""
-    acquire(lock, what, timeout)
+    acquire(lock, what, timeout, max_age)
     try:
         yield
     finally:

@@ -100,6 +100,14 @@ def unpack(data: bytes) -> tuple[dict, bytes]:
     return json.loads(data[4:4 + n]), zlib.decompress(data[4 + n:])
 
 
+def unpack_meta(prefix: bytes) -> dict:
+    """The metadata of a packed record from its first bytes (see :func:`pack`)."""
+    (n,) = struct.unpack_from(">I", prefix)
+    if 4 + n > len(prefix):
+        raise IntegrityError("record metadata longer than the first chunk")
+    return json.loads(prefix[4:4 + n])
+
+
 def pack_array(meta: dict, array: np.ndarray) -> bytes:
     a = np.ascontiguousarray(array)
     return pack({**meta, "shape": list(a.shape), "dtype": a.dtype.str}, a.tobytes())

@@ -76,7 +76,7 @@ class ReviewOps:
         if st["state"] == "new":
             raise ComplianceError(f"case {case_id} has no label version to submit")
         version = st["version"] if version is None else version
-        meta = self._read_version(case_id, version)[0]
+        meta = self._version_meta(case_id, version)
         if st["state"] == "submitted" and st["version"] == version:
             raise ComplianceError(f"case {case_id} version {version} is already submitted")
         event = {"event": "submit", "version": version, "content_sha256": meta["content_sha256"],
@@ -90,7 +90,7 @@ class ReviewOps:
         st = self.review_state(case_id, _checked=True)
         if st["state"] != "submitted":
             raise ComplianceError(f"case {case_id} is {st['state']}, not submitted for review")
-        meta = self._read_version(case_id, st["version"])[0]
+        meta = self._version_meta(case_id, st["version"])
         submitter = st["events"][-1]["user_id"]
         if self.user_id in (meta["author_id"], submitter):
             self.audit("access.denied", [case_id], details={"attempted": "review own work"})

@@ -123,7 +123,7 @@ class Session(CaseStore, ReviewOps, AdminOps):
         self.audit("session.unlock")
 
     def logout(self) -> None:
-        if not self.closed and not self.locked:
+        if not self.closed and not self.locked and self.frozen is None:
             self.audit("logout")
         self._keys, self._audit_keys, self.closed = None, None, True
 

@@ -32,7 +32,7 @@ from compliance import crypto, fsio, roles
 from compliance.audit import AuditLog, load_keys, public_bytes, utc_now
 from compliance.errors import (AuditError, AuthenticationError, ComplianceError, DisabledError,
                                IntegrityError, LockedOutError, NotFoundError)
-from compliance.keys import KdfParams, b64d, b64e, make_slot, open_slot, seal_slot
+from compliance.keys import KdfParams, b64d, b64e, derive_key, make_slot, open_slot, seal_slot
 
 FORMAT = 1
 _PRIV = dict(encoding=serialization.Encoding.Raw, format=serialization.PrivateFormat.Raw,
@@ -145,6 +145,17 @@ class Workspace:
             version = crypto.read_header(blob, rel)[1]
         return crypto.decrypt_object(keys, self.workspace_id, oid, version, blob, label=rel)
 
+    def read_object_prefix(self, keys, oid, version, path: Path) -> bytes:
+        """The first chunk of an object, decrypted (for metadata at the front of it)."""
+        rel = os.path.relpath(path, self.root)
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                head = f.read(crypto.CHUNK_BYTES + 4096)
+        except FileNotFoundError:
+            raise NotFoundError(f"{rel}: missing from the workspace") from None
+        return crypto.decrypt_first_chunk(keys, self.workspace_id, oid, version, head, size, rel)
+
     def write_users(self, keys, gen, table: dict) -> None:
         self.write_object(keys, gen, "users", table["revision"], self.root / "users" / "table.enc",
                           json.dumps(table).encode())
@@ -208,6 +219,7 @@ class Workspace:
         opened = open_slot(slot, password, self.workspace_id) if slot else None
         if opened is None:
             if slot is None:  # do not store what may be a mistyped password in the name field
+                derive_key(password, bytes(16), self.kdf)  # same cost: no user enumeration
                 self.audit_unauthenticated("login.failed", "", {"reason": "unknown user"})
                 raise AuthenticationError("wrong user name or password")
             s = self.settings

@@ -135,3 +135,21 @@ def test_rewrap_changes_only_the_wrapped_key():
     assert dec(new, keys={2: keys[2]}) == DATA
     with pytest.raises(IntegrityError):
         dec(new, keys=KEYS)
+
+
+def test_first_chunk_alone_decrypts_and_is_authenticated():
+    data = os.urandom(300)
+    blob = enc(data)  # 5 chunks of 64
+    oid = "case/0123456789abcdef/labels"
+    head = blob[:260]  # header (108 bytes) + chunk 0 (96) + part of chunk 1
+    assert crypto.decrypt_first_chunk(KEYS, WS, oid, 3, head, len(blob)) == data[:64]
+    one = enc(data[:10])  # a single chunk: its last flag must hold
+    assert crypto.decrypt_first_chunk(KEYS, WS, oid, 3, one, len(one)) == data[:10]
+    with pytest.raises(IntegrityError):
+        crypto.decrypt_first_chunk(KEYS, WS, oid, 3, one, len(one) + 5)  # bytes appended
+    bad = bytearray(head)
+    bad[180] ^= 1
+    with pytest.raises(IntegrityError):
+        crypto.decrypt_first_chunk(KEYS, WS, oid, 3, bytes(bad), len(blob))
+    with pytest.raises(IntegrityError):
+        crypto.decrypt_first_chunk(KEYS, WS, oid, 2, head, len(blob))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
 
+from compliance import fsio
 from compliance.errors import BusyError, IntegrityError, NotFoundError
 
 
@@ -66,12 +69,50 @@ def test_unknown_case_is_a_clear_error(case):
         ann.load_labels("ffffffffffffffff")
 
 
-def test_edit_lock_refuses_a_second_holder(case):
+def test_edit_lock_refuses_a_second_holder_and_is_reentrant(login, case, make_labels):
     ann, cid = case
+    other = login("ann2")
     with ann.edit_lock(cid):
+        ann.save_labels(cid, make_labels(seed=4))  # the holder may save (re-entrant)
         with pytest.raises(BusyError, match=f"case {cid} is locked by another process"):
-            with ann.edit_lock(cid, timeout=0.1):
+            with other.edit_lock(cid, timeout=0.1):
                 pass
+        with pytest.raises(BusyError):
+            other.save_labels(cid, make_labels(seed=5))
+    assert other.save_labels(cid, make_labels(seed=5))["version"] == 3
+
+
+def _write_lock(path, host, pid, age):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"host": host, "pid": pid, "time": time.time() - age}))
+
+
+def test_stale_locks(ws, case, make_labels):
+    ann, cid = case
+    lock = ws.root / "locks" / f"{cid}.lock"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _write_lock(lock, socket.gethostname(), dead.pid, 0)  # a killed process of this host
+    assert ann.save_labels(cid, make_labels(seed=1))["version"] == 2
+    _write_lock(lock, "other-workstation", 1, 3600)  # another host: honoured, however old
+    with pytest.raises(BusyError):
+        with ann.edit_lock(cid, timeout=0.1):
+            pass
+    lock.unlink()
+    # The audit lock is only ever held for moments: another host's, a minute old, is broken.
+    _write_lock(ws.audit_log.lock_path, "other-workstation", 1, 61)
+    ann.audit("export", [cid])
+    _write_lock(ws.audit_log.lock_path, "other-workstation", 1, 5)
+    with pytest.raises(BusyError):
+        fsio.acquire(ws.audit_log.lock_path, "the audit log", timeout=0.1, max_age=60)
+
+
+def test_pending_journals_lists_unsaved_work_per_user(login, case, make_labels):
+    ann, cid = case
+    assert ann.pending_journals() == []
+    ann.journal_write(cid, make_labels(seed=3), base_version=1)
+    assert ann.pending_journals() == [cid]
+    assert login("ann2").pending_journals() == []
 
 
 WRITER = textwrap.dedent("""
