@@ -1,6 +1,7 @@
 """Proposal speed and memory: annotrace's CPU path vs MONAI's plain SlidingWindowInferer.
 
     .venv/bin/python benchmarks/bench_proposal.py [--network spleen|brainmask|both]
+    .venv/bin/python benchmarks/bench_proposal.py --interactive   # NoC and click latency
 
 Volume: 256 x 256 x 160 voxels (i, j, k): the real Colin27 T1 head (app/demo/ch2.nii.gz)
 placed in a 256 x 256 x 160 grid of air, intensities scaled to [0, 1].
@@ -189,11 +190,57 @@ def bench(network: str, repeats: int) -> dict:
     }
 
 
+def interactive() -> dict:
+    """NoC@90/95 on Colin27 vs ch2bet for both built-in models, and click latency at 256^3."""
+    import nibabel as nib
+
+    from models.clicker import next_click, noc
+    from models.refine import refine
+    from models.run import propose
+
+    img = nib.load(str(REPO / "app/demo/ch2.nii.gz"))
+    image = np.asarray(img.dataobj).T
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ img.affine
+    truth = np.asarray(nib.load(str(REPO / "app/demo/ch2bet.nii.gz")).dataobj).T > 0
+    out = {}
+    for name in ("deepbet", "brainmask-unet"):
+        proposal = propose(name, image, affine)
+        result = noc(proposal.labels, image, truth, targets=(0.90, 0.95), max_clicks=20)
+        out[name] = {"NoC@90": result["noc"]["90"], "NoC@95": result["noc"]["95"],
+                     "dice_start": result["dice_curve"][0],
+                     "dice_final": result["dice_curve"][-1],
+                     "clicks_taken": len(result["dice_curve"]) - 1}
+        if name == "deepbet":
+            labels = proposal.labels
+    # latency of one click on a 256^3 volume (the head padded into a cube of air)
+    cube = np.zeros((256, 256, 256), image.dtype)
+    lab = np.zeros((256, 256, 256), np.uint8)
+    ref = np.zeros((256, 256, 256), bool)
+    sl = tuple(slice((256 - n) // 2, (256 - n) // 2 + n) for n in image.shape)
+    cube[sl], lab[sl], ref[sl] = image, labels, truth
+    latencies = []
+    history = []
+    for _ in range(10):
+        click = next_click(lab == 1, ref)
+        t0 = time.perf_counter()
+        refine(lab, cube, click, history=tuple(history)).apply(lab)
+        latencies.append(time.perf_counter() - t0)
+        history.append(click)
+    out["click_latency_256cube_s"] = {"max": round(max(latencies), 3),
+                                      "median": round(sorted(latencies)[5], 3)}
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="proposal speed: ours vs MONAI plain")
     parser.add_argument("--network", choices=("spleen", "brainmask", "both"), default="both")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--interactive", action="store_true",
+                        help="only NoC@90/95 (simulated clicker) and click latency at 256^3")
     args = parser.parse_args(argv)
+    if args.interactive:
+        print(json.dumps(interactive()))
+        return 0
     networks = ["spleen", "brainmask"] if args.network == "both" else [args.network]
     for network in networks:
         print(json.dumps(bench(network, args.repeats)), flush=True)
