@@ -1,0 +1,48 @@
+"""Qt-free slice rendering: a volume's slice as display pixels, fast.
+
+One frame is :func:`render_slice`: extract the slice in display orientation
+(:class:`SliceGeometry`, radiological convention), window/level it to grey
+(:func:`to_grey`), blend the visible segments over it (:func:`compose`). The Qt
+view only wraps the result in a QImage. See benchmarks/bench_render.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from viewers.render.orientation import ORIENTATIONS, SliceGeometry, closest_axes
+from viewers.render.overlay import SegmentStyle, compose, layer_key, outline_of, rgba
+from viewers.render.state import ViewerState, default_window
+from viewers.render.window import PRESETS, WindowLevel, auto_window, grey_of_value, to_grey
+
+__all__ = ["ORIENTATIONS", "PRESETS", "SegmentStyle", "SliceGeometry", "ViewerState",
+           "WindowLevel", "auto_window", "closest_axes", "compose", "default_window",
+           "grey_of_value", "layer_key", "outline_of", "render_slice", "rgba", "to_grey"]
+
+
+def render_slice(volume, geometry: SliceGeometry, index: int, window: WindowLevel,
+                 segmentation=None, styles: dict | None = None) -> np.ndarray:
+    """One displayed frame: ``(rows, cols)`` uint32 ``0xFFRRGGBB`` pixels.
+
+    Parameters
+    ----------
+    volume : Volume
+    geometry : SliceGeometry
+        The view's layout (``SliceGeometry.of(volume, "axial")``...).
+    index : int
+        Slice index along ``geometry.normal_axis``.
+    window : WindowLevel
+    segmentation : Segmentation, optional
+        Its visible segments are blended over the image.
+    styles : dict, optional
+        ``segment_id -> SegmentStyle`` (opacity, outline); default 50 % filled.
+    """
+    grey = to_grey(geometry.extract(volume.array, index), window, volume.display_inverted)
+    planes = []
+    if segmentation is not None:
+        styles = styles or {}
+        for layer_no, layer in enumerate(segmentation.layers):
+            key = layer_key(segmentation, layer_no, styles)
+            if key:
+                planes.append((geometry.extract(layer, index), key))
+    return compose(grey, planes)
