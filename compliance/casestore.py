@@ -73,6 +73,7 @@ class CaseStore:
                   "series_uid": series_uid, "study_uid": study_uid, "description": description,
                   "source_format": source_format, "patient": patient or {},
                   "imported_by": self.user_id, "imported": utc_now()}
+        # The image first, the record last: a case exists once its record does.
         image = records.pack_array({"case_id": case_id}, array)
         self.ws.write_object(self._keys, self.key_gen, f"case/{case_id}/image", 0,
                              d / "image.enc", image)
@@ -88,6 +89,8 @@ class CaseStore:
         out = []
         root = self.ws.root / "cases"
         for d in sorted(root.iterdir()) if root.is_dir() else []:
+            if not (d / "case.enc").exists():
+                continue  # an import killed before its record (written last) was committed
             rec = self._case_record(d.name)
             out.append({"case_id": d.name, "modality": rec["modality"], "shape": rec["shape"],
                         "imported": rec["imported"], "versions": len(self._version_numbers(d.name)),

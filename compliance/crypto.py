@@ -116,7 +116,8 @@ def _unwrap(keys, workspace_id, blob, object_id, version, label):
         raise IntegrityError(f"{label}: integrity check failed (bound to another object or "
                              "version: swapped or rolled back)")
     if gen not in keys:
-        raise IntegrityError(f"{label}: wrapped under unknown key generation {gen}")
+        raise IntegrityError(f"{label}: integrity check failed (wrapped under unknown key "
+                             f"generation {gen}: modified, or a key rotation is missing)")
     nonce = blob[end:end + NONCE_BYTES]
     wrapped = blob[end + NONCE_BYTES:end + NONCE_BYTES + KEY_BYTES + TAG_BYTES]
     try:

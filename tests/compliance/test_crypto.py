@@ -88,7 +88,7 @@ def test_invalid_cases_fail_with_integrity_error(case):
         blob = other[:6 + 4] + (3).to_bytes(8, "big") + other[18:]
     elif case == "empty file":
         blob = b""
-    with pytest.raises(IntegrityError, match="integrity check failed|unknown key generation"):
+    with pytest.raises(IntegrityError, match="integrity check failed"):
         dec(blob, **kwargs)
 
 
