@@ -37,9 +37,26 @@ def run_verify(args) -> int:
     return 0
 
 
+def utc_since(text: str) -> str:
+    """ISO 8601 (naive = UTC) -> the audit trail's own time format, for ordering."""
+    from datetime import datetime, timezone
+
+    from app.cli.errors import UsageError
+
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r}: not an ISO 8601 time (e.g. 2026-11-28T09:00 "
+                         "or 2026-11-28T09:00+01:00)") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def run_show(args) -> int:
+    since = utc_since(args.since) if args.since else None
     with open_session(args) as s:
-        entries = s.read_audit(user=args.by, since=args.since, case=args.case)
+        entries = s.read_audit(user=args.by, since=since, case=args.case)
     if args.json:
         json.dump({"entries": entries}, sys.stdout, indent=1)
         sys.stdout.write("\n")

@@ -89,6 +89,13 @@ def test_full_workflow(cli, populated, tmp_path, colin_t1):
     actions = [e["action"] for e in json.loads(out)["entries"]]
     assert actions == ["case.import", "label.save", "review.submit", "review.request_changes",
                        "label.save", "review.submit", "review.approve", "label.open"]
+    code, out, _ = cli("audit", "show", ws, "--since", "2000-01-01T00:00+02:00", "--case", cid,
+                       "--json", user="aud")
+    assert [e["action"] for e in json.loads(out)["entries"]] == actions
+    code, out, _ = cli("audit", "show", ws, "--since", "2999-01-01", "--json", user="aud")
+    assert json.loads(out)["entries"] == []
+    code, _, err = cli("audit", "show", ws, "--since", "yesterday", user="aud")
+    assert code == 2 and "not an ISO 8601 time" in err
     code, out, _ = cli("audit", "show", ws, "--by", "admin", "--json", user="aud")
     by_admin = {e["action"] for e in json.loads(out)["entries"]}
     assert by_admin == {"workspace.init", "user.add", "login", "logout"}
@@ -178,3 +185,39 @@ def test_headless_workspace_commands_import_no_qt_or_torch(populated, cli):
                              "--password-file", str(cli.files["ann"])], capture_output=True,
                             text=True, timeout=120)
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, []]
+
+
+def test_password_prompt_on_a_terminal_is_not_echoed(tmp_path):
+    """``workspace init`` without --password-file asks twice at a getpass prompt."""
+    import os
+    import pty
+    import time
+
+    secret = b"typed at the prompt 1"
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child process
+        os.execv(sys.executable, [sys.executable, "-m", "app", "workspace", "init",
+                                  str(tmp_path / "ws"), "--admin", "boss"])
+    out = b""
+
+    def read_until(token):
+        nonlocal out
+        deadline = time.monotonic() + 60
+        while token not in out and time.monotonic() < deadline:
+            try:
+                out += os.read(fd, 1024)
+            except OSError:
+                break
+
+    read_until(b"Password for boss: ")
+    os.write(fd, secret + b"\n")
+    read_until(b"Repeat: ")
+    os.write(fd, secret + b"\n")
+    read_until(b"created workspace")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"created workspace" in out and secret not in out
+    pwfile = tmp_path / "pw"
+    pwfile.write_bytes(secret + b"\n")
+    assert main(["user", "list", str(tmp_path / "ws"), "--user", "boss", "--password-file",
+                 str(pwfile)]) == 0
