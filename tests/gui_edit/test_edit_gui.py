@@ -1,0 +1,143 @@
+"""The Edit tool bar on real SliceViews: a simulated drag paints the expected voxels at the
+right patient-space place; Ctrl+Z removes them; shortcuts and the brush outline work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QMouseEvent, QWheelEvent  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication, QDoubleSpinBox, QHBoxLayout, QMainWindow, QWidget  # noqa: E402
+
+from viewers.edit.shapes import capsule  # noqa: E402
+from viewers.labels import Segmentation  # noqa: E402
+from viewers.qt import editor as edit_gui  # noqa: E402
+from viewers.qt.sliceview import SliceView  # noqa: E402
+from viewers.render import ViewerState  # noqa: E402
+from viewers.volume import Volume  # noqa: E402
+
+
+class _Panel:
+    """The one attribute of the segment panel the tool bar reads."""
+
+    def __init__(self, sid):
+        self.active_segment_id = sid
+
+
+@pytest.fixture
+def window(qtbot):
+    # Oblique-free but flipped and anisotropic: i runs towards the patient's right (-x in LPS).
+    arr = np.zeros((10, 48, 64), np.int16)
+    vol = Volume.from_geometry(arr, (30.0, -20.0, 5.0), (0.8, 0.6, 2.5), np.diag([-1.0, 1.0, 1.0]))
+    seg = Segmentation.empty_like(vol)
+    sid = seg.add_segment("lesion").segment_id
+    win = QMainWindow()
+    central = QWidget()
+    layout = QHBoxLayout(central)
+    state = ViewerState(vol)
+    views = [SliceView(o) for o in ("axial", "coronal", "sagittal")]
+    for v in views:
+        v.set_data(state, seg)
+        layout.addWidget(v)
+    win.setCentralWidget(central)
+    win.volume, win.segmentation, win.views, win.segment_panel = vol, seg, views, _Panel(sid)
+    win.resize(900, 400)
+    qtbot.addWidget(win)
+    edit_gui.install(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    return win
+
+
+def _mouse(view, kind, pos, button=Qt.LeftButton, buttons=Qt.LeftButton):
+    """Deliver a real QMouseEvent at a sub-pixel widget position through Qt's event dispatch."""
+    ev = QMouseEvent(kind, QPointF(pos), view.mapToGlobal(QPointF(pos)), button, buttons,
+                     Qt.NoModifier)
+    QApplication.sendEvent(view, ev)
+
+
+def _drag(view, points):
+    _mouse(view, QEvent.MouseButtonPress, points[0])
+    for p in points[1:]:
+        _mouse(view, QEvent.MouseMove, p, Qt.NoButton, Qt.LeftButton)
+    _mouse(view, QEvent.MouseButtonRelease, points[-1], Qt.LeftButton, Qt.NoButton)
+
+
+def test_drag_paints_the_expected_voxels_at_the_patient_position_and_ctrl_z_removes_them(window, qtbot):
+    vol, seg = window.volume, window.segmentation
+    ctl = window.edit_controller
+    axial = window.views[0]
+    QTest.keyClick(window, Qt.Key_B)  # brush
+    assert ctl.tool == "brush"
+    QTest.keyClick(window, Qt.Key_D)  # 2D disk in the view's plane
+    assert not ctl.sphere
+    ctl.set_radius(2.0)
+    # From LPS (20, -8, z) to (12, -8, z) mm on the axial slice through the crosshair.
+    k = axial.slice_index
+    z = vol.index_to_lps((0, 0, k))[2]
+    ends_lps = [(20.0, -8.0, z), (12.0, -8.0, z)]
+    ends_ijk = [vol.lps_to_index(p) for p in ends_lps]
+    screen = [axial.screen_point(ijk) for ijk in ends_ijk]
+    # Patient left (+x) is on the screen's right in an axial view: the drag goes leftwards.
+    assert screen[0].x() > screen[1].x()
+    _drag(axial, screen)
+    got = seg.mask(1)
+    hit = [axial.voxel_at(p) for p in screen]  # where the view says the mouse was
+    bbox, mask = capsule(seg.shape, vol.affine_lps, hit[0], hit[1], 2.0, slice_axis=0)
+    expected = np.zeros(seg.shape, bool)
+    expected[bbox] = mask
+    np.testing.assert_array_equal(got, expected)
+    assert np.allclose(hit, ends_ijk, atol=1e-6)
+    centre_lps = vol.index_to_lps(np.argwhere(got)[:, ::-1].astype(float)).mean(axis=0)
+    np.testing.assert_allclose(centre_lps, [16.0, -8.0, z], atol=0.5)
+    assert ctl.editor().history.undo_steps == 1  # one drag, one command
+    QTest.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
+    assert not seg.mask(1).any()
+    QTest.keyClick(window, Qt.Key_Y, Qt.ControlModifier)
+    np.testing.assert_array_equal(seg.mask(1), expected)
+    QTest.keyClick(window, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # nothing to redo
+    np.testing.assert_array_equal(seg.mask(1), expected)
+
+
+def test_eraser_shortcut_sphere_and_right_button(window):
+    seg, ctl = window.segmentation, window.edit_controller
+    coronal = window.views[1]
+    QTest.keyClick(window, Qt.Key_B)
+    ctl.set_radius(3.0)
+    c = np.array([30.0, 24.0, 5.0])
+    p = coronal.screen_point(c)
+    _drag(coronal, [p])
+    painted = seg.mask(1).sum()
+    assert painted > 0 and len(np.unique(np.argwhere(seg.mask(1))[:, 1])) > 1  # a 3D sphere
+    QTest.keyClick(window, Qt.Key_E)
+    assert ctl.tool == "eraser"
+    _drag(coronal, [p])
+    assert not seg.mask(1).any()
+
+
+def test_shift_wheel_and_brackets_change_the_brush_and_the_outline_is_drawn(window):
+    ctl, axial = window.edit_controller, window.views[0]
+    QTest.keyClick(window, Qt.Key_B)
+    r0 = ctl.radius_mm
+    pos = QPointF(axial.width() / 2, axial.height() / 2)
+    wheel = QWheelEvent(pos, axial.mapToGlobal(pos), QPoint(0, 0), QPoint(0, 120), Qt.NoButton,
+                        Qt.ShiftModifier, Qt.NoScrollPhase, False)
+    k = axial.slice_index
+    QApplication.sendEvent(axial, wheel)
+    assert ctl.radius_mm == pytest.approx(r0 * 1.1) and axial.slice_index == k  # no scrolling
+    QTest.keyClick(window, Qt.Key_BracketRight)
+    assert ctl.radius_mm == pytest.approx(r0 * 1.1 * 1.25)
+    spin = window.findChild(QDoubleSpinBox, "brush_radius_mm")
+    assert spin.value() == pytest.approx(ctl.radius_mm, abs=0.01)
+    _mouse(axial, QEvent.MouseMove, pos, Qt.NoButton, Qt.NoButton)
+    img = axial.grab().toImage()
+    yellow = sum(1 for x in range(img.width()) for y in range(0, img.height(), 2)
+                 if img.pixelColor(x, y).name() == "#ffff00")
+    assert yellow > 10
+    QTest.keyClick(window, Qt.Key_Escape)
+    assert ctl.tool is None and axial.interaction is None
