@@ -117,3 +117,17 @@ def test_bad_bounds_are_refused():
     ed = make_editor()
     with pytest.raises(ValueError):
         History(ed.segmentation, max_bytes=-1)
+
+
+def test_undo_leaves_segments_added_or_renamed_outside_the_history_alone():
+    ed = make_editor()
+    seg = ed.segmentation
+    a = seg.add_segment("a").segment_id
+    _stroke(ed, a, (10.0, 20.0, 6.0))
+    b = seg.add_segment("b").segment_id  # the segment panel adds one directly
+    seg.update_segment(a, name="renamed")
+    ed.undo()
+    assert set(seg.segments) == {a, b} and seg.segments[a].name == "renamed"
+    assert not seg.mask(a).any()
+    ed.redo()
+    assert set(seg.segments) == {a, b} and seg.mask(a).any()

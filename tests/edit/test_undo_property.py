@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edit_helpers import assert_state, make_editor, state
-from viewers.edit import EditPolicy, History, SegmentLocked, logical, morphology
+from viewers.edit import EditPolicy, History, SegmentLocked, interpolate, logical, morphology
 
 SHAPE = (6, 14, 14)
 coord = st.tuples(st.floats(-1, 15), st.floats(-1, 15), st.floats(-1, 6))
@@ -25,6 +25,8 @@ ops = st.one_of(
     st.tuples(st.just("margin"), seg_ix, st.sampled_from([-1.0, 0.7, 1.2])),
     st.tuples(st.just("polygon"), seg_ix, st.lists(coord, min_size=3, max_size=5), st.booleans()),
     st.tuples(st.just("lock"), seg_ix, st.booleans()),
+    st.tuples(st.just("islands"), seg_ix, st.sampled_from(["split", "keep_largest", "fill_holes",
+                                                           "interpolate", "remove"])),
     st.tuples(st.just("undo")), st.tuples(st.just("undo")),
     st.tuples(st.just("redo")),
 )
@@ -65,13 +67,22 @@ class Reference:
 def _run(ed, op, ids, radius, slice_axis):
     seg = ed.segmentation
     kind = op[0]
+    if any(ids[s] not in seg.segments for s in op[1:] if isinstance(s, int) and not isinstance(s, bool)
+           and 0 <= s < 3 and kind in ("stroke", "threshold", "margin", "polygon", "lock", "islands")):
+        return None  # that segment was removed by an earlier step
+    if kind == "logical" and (ids[op[2]] not in seg.segments or ids[op[3]] not in seg.segments):
+        return None
     if kind == "stroke":
         _, s, centres, erase, ow, ar = op
         other = ids[(s + 1) % 3]
         ed.policy = EditPolicy(area=ar, area_segment_id=other, overwrite=ow)
         stroke = ed.begin_stroke(ids[s], radius, erase=erase, slice_axis=slice_axis)
-        for c in centres:
-            stroke.add(c)
+        try:
+            for c in centres:
+                stroke.add(c)
+        except ValueError:  # the editable area's segment was removed
+            stroke.abort()
+            return None
         return stroke.commit()
     if kind == "threshold":
         _, s, lo, hi, ow = op
@@ -90,6 +101,15 @@ def _run(ed, op, ids, radius, slice_axis):
         ed.policy = EditPolicy()
         pts = [(c[0], c[1], op[2][0][2]) for c in op[2]]
         return ed.fill_polygon(ids[op[1]], pts, slice_axis=0, erase=op[3])
+    if kind == "islands":
+        ed.policy = EditPolicy()
+        sid = ids[op[1]]
+        if op[2] == "remove":
+            return logical.remove_segment(ed, sid)
+        if op[2] == "interpolate":
+            return interpolate.interpolate_slices(ed, sid)
+        return {"split": morphology.split_islands, "keep_largest": morphology.keep_largest_island,
+                "fill_holes": morphology.fill_holes}[op[2]](ed, sid)
     if kind == "lock":
         seg.update_segment(ids[op[1]], locked=op[2])
         return None

@@ -111,14 +111,14 @@ class Command:
         for d in reversed(self.diffs):
             d.apply(seg.layers[d.layer], "old")
         del seg.layers[self.n_layers_before:]
-        self._emit(seg, restore_segments(seg, self.segments_before))
+        self._emit(seg, restore_segments(seg, self.segments_after, self.segments_before))
 
     def redo(self, seg: Segmentation) -> None:
         if self.n_layers_after:
             seg.ensure_layer(self.n_layers_after - 1)
         for d in self.diffs:
             d.apply(seg.layers[d.layer], "new")
-        self._emit(seg, restore_segments(seg, self.segments_after))
+        self._emit(seg, restore_segments(seg, self.segments_before, self.segments_after))
 
     def _emit(self, seg: Segmentation, meta: bool) -> None:
         if meta:

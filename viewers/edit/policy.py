@@ -95,6 +95,8 @@ def editable_mask(seg: Segmentation, image: np.ndarray | None, segment_id: int, 
         mask = m if mask is None else (mask & m)
 
     if policy.area is EditableArea.INSIDE_SEGMENT:
+        if policy.area_segment_id not in seg.segments:
+            raise ValueError(f"the editable area's segment {policy.area_segment_id} no longer exists")
         _and(seg.mask(policy.area_segment_id, bbox))
     elif policy.area is EditableArea.OUTSIDE_SEGMENTS:
         _and(~occupied_by_others(seg, segment_id, bbox))

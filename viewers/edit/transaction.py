@@ -22,23 +22,26 @@ def snapshot_segments(seg: Segmentation) -> dict[int, Segment]:
     return {sid: dataclasses.replace(s) for sid, s in seg.segments.items()}
 
 
-def restore_segments(seg: Segmentation, target: dict[int, Segment]) -> bool:
-    """Make the segment set and each segment's ``layer``/``value`` match ``target``.
+def restore_segments(seg: Segmentation, frm: dict[int, Segment], to: dict[int, Segment]) -> bool:
+    """Apply to ``seg`` the segment changes that lead from snapshot ``frm`` to snapshot ``to``.
 
-    Only what edits change is restored: a name or colour changed by the user
-    since the command ran is kept. Returns True when anything changed.
+    Only what the command itself changed is replayed (segments it created or deleted,
+    layer/value moves), so a segment the user added, renamed or recoloured outside the
+    command since it ran is left alone. Returns True when anything changed.
     """
     changed = False
-    for sid in [s for s in seg.segments if s not in target]:
-        del seg.segments[sid]
-        changed = True
-    for sid, want in target.items():
-        have = seg.segments.get(sid)
-        if have is None:
-            seg.segments[sid] = dataclasses.replace(want)
-            seg._next_id = max(seg._next_id, sid + 1)
+    for sid in frm:
+        if sid not in to and sid in seg.segments:
+            del seg.segments[sid]
             changed = True
-        elif (have.layer, have.value) != (want.layer, want.value):
+    for sid, want in to.items():
+        have = seg.segments.get(sid)
+        if sid not in frm:
+            if have is None:
+                seg.segments[sid] = dataclasses.replace(want)
+                seg._next_id = max(seg._next_id, sid + 1)
+                changed = True
+        elif have is not None and (frm[sid].layer, frm[sid].value) != (want.layer, want.value):
             have.layer, have.value = want.layer, want.value
             changed = True
     return changed
@@ -158,7 +161,7 @@ class Transaction:
                 np.put(seg.layers[layer], flat, old)
         del seg.layers[self.n_layers_before:]
         self._chunks.clear()
-        meta = restore_segments(seg, self.segments_before)
+        meta = restore_segments(seg, snapshot_segments(seg), self.segments_before)
         self.closed = True
         seg.changed.emit(tuple(slice(0, n) for n in seg.shape))
         if meta:
