@@ -130,6 +130,19 @@ class AdminOps:
         self.ws.save_meta()
         self.audit("settings.change", details={"key": key, "before": before, "after": value})
 
+    def _rewrap_all(self, new: int) -> int:
+        root, count = self.ws.root, 0
+        for path in sorted(root.rglob("*.enc")):
+            if path.parent.name == "chain":
+                continue
+            blob = path.read_bytes()
+            gen, version, oid, _ = crypto.read_header(blob, str(path.relative_to(root)))
+            if gen != new:
+                fsio.atomic_replace(path, crypto.rewrap_object(
+                    blob, self._keys, new, self.ws.workspace_id, oid, version))
+                count += 1
+        return count
+
     def rotate_keys(self, password: str, revoke_old_slots: bool = False) -> int:
         """Replace the workspace key; re-wrap every object's data key (data untouched).
 
@@ -139,37 +152,36 @@ class AdminOps:
         """
         self.require("keys.rotate")
         opened = self.ws.check_password(self.name, password)
-        if opened is None or opened.user_id != self.user_id:
+        if opened.user_id != self.user_id:
             raise AuthenticationError("wrong user name or password")
         old, new = self.key_gen, self.key_gen + 1
         self._keys[new] = crypto.new_key()
         root = self.ws.root
         with fsio.locked(root / "locks" / "rotate.lock", "key rotation", timeout=1):
+            # Crash safety: until the end every slot still opens the old generation and the
+            # chain leads from it to the new one, so a half-done rotation loses nothing and
+            # the next rotation simply finishes it.
             self.ws.write_object(self._keys, old, "keychain", new, root / "keys" / "chain" /
                                  f"{new}.enc", self._keys[new])
+            # ... and back: whoever holds the new key can still read objects left under the
+            # old one (by a crash, or by another process writing during the rotation).
+            self.ws.write_object(self._keys, new, "keychain-back", old, root / "keys" / "chain" /
+                                 f"back-{old}.enc", self._keys[old])
             self.key_gen = new
+            count = self._rewrap_all(new)
+            self.ws.meta["key_gen"] = new
+            self.ws.save_meta()
             self.ws.write_slot(self.name, make_slot(password, self.ws.workspace_id, self.user_id,
                                                     new, self._keys[new], opened.signing_key,
                                                     self.ws.kdf))
-            count = 0
-            for path in sorted(root.rglob("*.enc")):
-                if path.parent.name == "chain":
-                    continue
-                blob = path.read_bytes()
-                gen, version, oid, _ = crypto.read_header(blob, str(path.relative_to(root)))
-                if gen != new:
-                    fsio.atomic_replace(path, crypto.rewrap_object(
-                        blob, self._keys, new, self.ws.workspace_id, oid, version))
-                    count += 1
-            self.ws.meta["key_gen"] = new
-            self.ws.save_meta()
             if revoke_old_slots:
-                for p in (root / "keys" / "chain").glob("*.enc"):
-                    p.unlink()
+                # Objects another process wrote under the old key meanwhile: catch them now.
+                count += self._rewrap_all(new)
+                for p in (root / "keys" / "chain").glob("[0-9]*.enc"):
+                    p.unlink()  # forward links only: old slots no longer reach the new key
                 for p in (root / "keys" / "slots").glob("*.json"):
                     if p != self.ws.slot_path(self.name):
                         p.unlink()
-                self._keys = {new: self._keys[new]}
         self.audit("keys.rotate", details={"generation": new, "objects_rewrapped": count,
                                            "revoked_old_slots": revoke_old_slots})
         return count

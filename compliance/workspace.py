@@ -7,6 +7,7 @@ of :mod:`compliance.crypto`)::
     keys/keyring.enc          audit key, workspace signing and sealing keys
     keys/slots/<h>.json       one key slot per user (h = hash of workspace id + name)
     keys/chain/<gen>.enc      after a rotation: generation gen wrapped by gen - 1
+    keys/chain/back-<gen>.enc generation gen wrapped by gen + 1
     users/table.enc           users, roles, public signing keys
     users/state/<h>.json      failed-login counter and lockout time (needs no key)
     audit/log.jsonl, HEAD     the audit trail (compliance.audit)
@@ -240,7 +241,8 @@ class Workspace:
         return opened
 
     def unlock_keys(self, opened) -> dict[int, bytes]:
-        """Workspace keys by generation, following the rotation chain from the slot's one."""
+        """Workspace keys by generation: the slot's, then along the rotation chain forward
+        (``keys/chain/<gen>.enc``) and back (``keys/chain/back-<gen>.enc``)."""
         keys = {opened.key_gen: opened.workspace_key}
         gen = opened.key_gen
         # Follow the chain as far as it goes (a rotation interrupted before workspace.json
@@ -248,6 +250,10 @@ class Workspace:
         while (path := self.root / "keys" / "chain" / f"{gen + 1}.enc").exists():
             keys[gen + 1] = self.read_object(keys, "keychain", gen + 1, path)
             gen += 1
+        low = min(keys)
+        while (path := self.root / "keys" / "chain" / f"back-{low - 1}.enc").exists():
+            keys[low - 1] = self.read_object(keys, "keychain-back", low - 1, path)
+            low -= 1
         if gen < self.meta["key_gen"]:
             raise AuthenticationError("this account's key slot predates a key rotation that "
                                       "revoked old slots; ask an administrator to reset the "

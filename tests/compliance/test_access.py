@@ -205,3 +205,35 @@ def test_password_change_keeps_signatures_valid(ws, login, case, pw):
     assert rev2.verify_approval(event)
     forged = {**event, "version": event["version"] + 1}
     assert not rev2.verify_approval(forged)
+
+
+def test_rotation_interrupted_half_way_loses_nothing(ws, login, case, pw, monkeypatch):
+    """A crash in the middle of re-wrapping: everyone still logs in and reads everything."""
+    ann, cid = case
+    admin = login("admin")
+    from compliance import fsio as fsio_module
+
+    real, calls = fsio_module.atomic_replace, []
+
+    def crash_after_two(path, data):
+        if path.suffix == ".enc" and len(calls) >= 2:
+            raise KeyboardInterrupt("power cut")
+        calls.append(path)
+        real(path, data)
+
+    monkeypatch.setattr("compliance.admin.fsio.atomic_replace", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        admin.rotate_keys(pw["admin"])
+    monkeypatch.setattr("compliance.admin.fsio.atomic_replace", real)
+    assert len(calls) == 2
+    for name in ("admin", "ann", "rev"):
+        ws.login(name, pw[name])
+    again = ws.login("ann", pw["ann"])
+    assert again.load_labels(cid)[0]["version"] == 1 and again.open_case(cid).array.shape
+    fresh = ws.login("admin", pw["admin"])
+    fresh.rotate_keys(pw["admin"])  # finishes the job
+    from compliance import crypto
+
+    assert {crypto.read_header(p.read_bytes())[0] for p in ws.root.rglob("*.enc")
+            if p.parent.name != "chain"} == {3}
+    assert ws.login("rev", pw["rev"]).role == "reviewer"
