@@ -170,7 +170,9 @@ def test_split_islands_into_segments_and_undo():
 def _brute_grow(mask, spacing_kji, r):
     pts = np.argwhere(mask) * spacing_kji
     allp = np.indices(mask.shape).reshape(3, -1).T * spacing_kji
-    d = np.sqrt(((allp[:, None, :] - pts[None, :, :]) ** 2).sum(-1)).min(1)
+    from scipy.spatial.distance import cdist  # brute force: every pair of voxel centres
+
+    d = cdist(allp, pts).min(1) if len(pts) else np.full(len(allp), np.inf)
     return (d <= r + 1e-9).reshape(mask.shape)
 
 
