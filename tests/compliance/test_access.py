@@ -237,3 +237,15 @@ def test_rotation_interrupted_half_way_loses_nothing(ws, login, case, pw, monkey
     assert {crypto.read_header(p.read_bytes())[0] for p in ws.root.rglob("*.enc")
             if p.parent.name != "chain"} == {3}
     assert ws.login("rev", pw["rev"]).role == "reviewer"
+
+
+def test_default_kdf_is_owasp_argon2id(tmp_path):
+    from compliance.keys import KdfParams
+    from compliance.workspace import Workspace
+
+    assert KdfParams() == KdfParams(memory_kib=19456, iterations=2, lanes=1, alg="argon2id")
+    ws = Workspace.create(tmp_path / "ws", "admin", "correct horse battery")
+    slot = json.loads(ws.slot_path("admin").read_text())
+    assert slot["kdf"] == ws.meta["kdf"] == {"memory_kib": 19456, "iterations": 2, "lanes": 1,
+                                             "alg": "argon2id"}
+    assert ws.login("admin", "correct horse battery").role == "admin"

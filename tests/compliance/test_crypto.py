@@ -153,3 +153,18 @@ def test_first_chunk_alone_decrypts_and_is_authenticated():
         crypto.decrypt_first_chunk(KEYS, WS, oid, 3, bytes(bad), len(blob))
     with pytest.raises(IntegrityError):
         crypto.decrypt_first_chunk(KEYS, WS, oid, 2, head, len(blob))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=700), chunk=st.integers(1, 300), version=st.integers(0, 2**63),
+       oid=st.text(min_size=1, max_size=40))
+def test_round_trip_property(data, chunk, version, oid):
+    blob = crypto.encrypt_object(KEYS, 1, WS, oid, version, data, chunk_bytes=chunk)
+    assert crypto.decrypt_object(KEYS, WS, oid, version, blob) == data
+    if version:
+        with pytest.raises(IntegrityError):
+            crypto.decrypt_object(KEYS, WS, oid, version - 1, blob)
