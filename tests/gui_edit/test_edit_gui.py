@@ -141,3 +141,53 @@ def test_shift_wheel_and_brackets_change_the_brush_and_the_outline_is_drawn(wind
     assert yellow > 10
     QTest.keyClick(window, Qt.Key_Escape)
     assert ctl.tool is None and axial.interaction is None
+
+
+def _mouse_mod(view, kind, pos, modifiers):
+    ev = QMouseEvent(kind, QPointF(pos), view.mapToGlobal(QPointF(pos)), Qt.LeftButton,
+                     Qt.LeftButton if kind != QEvent.MouseButtonRelease else Qt.NoButton, modifiers)
+    QApplication.sendEvent(view, ev)
+
+
+def test_threshold_brush_picks_the_range_under_the_cursor_and_paints_only_inside_it(window):
+    vol, seg, ctl = window.volume, window.segmentation, window.edit_controller
+    axial = window.views[0]
+    k = axial.slice_index
+    vol.array[k, :, :32] = 100  # the half of the slice with i < 32 is brighter
+    ctl._editor = None  # the image changed: rebind (value range, pick tolerance)
+    ctl.editor()
+    QTest.keyClick(window, Qt.Key_T)
+    QTest.keyClick(window, Qt.Key_D)
+    ctl.set_radius(6.0)
+    p_bright = axial.screen_point((20.0, 24.0, k))
+    _mouse_mod(axial, QEvent.MouseButtonPress, p_bright, Qt.ControlModifier)
+    _mouse_mod(axial, QEvent.MouseButtonRelease, p_bright, Qt.ControlModifier)
+    assert ctl.intensity_range == pytest.approx((95.0, 105.0))
+    assert window.findChild(QDoubleSpinBox, "edit_range_lo").value() == pytest.approx(95.0)
+    assert not seg.mask(1).any()  # picking does not paint
+    edge = axial.screen_point((32.0, 24.0, k))  # the brush straddles the edge at i = 31.5
+    _drag(axial, [edge])
+    got = seg.mask(1)
+    assert got.any() and np.all(vol.array[got] == 100)
+    assert got[k, 24, 31] and not got[k, 24, 32]
+
+
+def test_masking_widgets_set_the_policy(window):
+    from PySide6.QtWidgets import QComboBox
+
+    seg, ctl = window.segmentation, window.edit_controller
+    seg.add_segment("organ")
+    area = window.findChild(QComboBox, "edit_area")
+    texts = [area.itemText(i) for i in range(area.count())]
+    assert "Only inside organ" in texts and "Never over other segments" in texts
+    area.setCurrentIndex(texts.index("Only inside organ"))
+    assert ctl.policy.area.value == "inside_segment" and ctl.policy.area_segment_id == 2
+    overwrite = window.findChild(QComboBox, "edit_overwrite")
+    overwrite.setCurrentIndex(1)
+    assert ctl.policy.overwrite.value == "overwrite_others"
+    assert ctl.editor().policy is ctl.policy
+    # painting the lesion only inside the (empty) organ changes nothing
+    QTest.keyClick(window, Qt.Key_B)
+    axial = window.views[0]
+    _drag(axial, [axial.screen_point((30.0, 24.0, axial.slice_index))])
+    assert not seg.mask(1).any() and not ctl.editor().history.can_undo

@@ -60,6 +60,9 @@ class BrushInteraction(_Tool):
         button = event.button()
         if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             return False
+        if self.threshold and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.controller.pick_range(ijk)
+            return True
         editor, sid = self.controller.editor(), self.controller.active_segment_id()
         if editor is None or sid is None:
             self.controller.message("Select a segment to edit")

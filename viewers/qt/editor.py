@@ -6,7 +6,8 @@
 (also kept as ``window.edit_controller``), whose ``recorded`` event re-emits the
 :class:`~viewers.edit.ChangeRecord` of every edit, undo and redo for the audit trail.
 
-Shortcuts: Esc navigate, B brush, E eraser, T threshold brush, L lasso, G grow,
+Shortcuts: Esc navigate, B brush, E eraser, T threshold brush (Ctrl+click picks the range
+from the value under the cursor), L lasso, G grow,
 D 2D disk / 3D sphere, ] and [ brush size, Shift+wheel brush size,
 Ctrl+Z undo, Ctrl+Shift+Z and Ctrl+Y redo.
 """
@@ -20,6 +21,7 @@ from viewers.edit import EditPolicy, Editor, History, SegmentLocked, interpolate
 from viewers.edit.history import DEFAULT_MAX_BYTES, DEFAULT_MIN_STEPS
 from viewers.events import Event
 from viewers.qt.edit_interactions import BrushInteraction, GrowInteraction, LassoInteraction
+from viewers.qt.edit_masking import add_masking_widgets
 
 MIN_RADIUS_MM, MAX_RADIUS_MM = 0.25, 100.0
 
@@ -37,6 +39,9 @@ class EditController:
         self.grow_roi_mm = 40.0
         self.grow_multiplier = 2.5
         self._editor = None
+        self.pick_tolerance = 0.0
+        #: called (no arguments) when the current segmentation's segments change (masking combo)
+        self.segments_listener = None
         #: re-emits every ChangeRecord of the current case's history
         self.recorded = Event()
         #: emitted (no arguments) when radius, undo/redo availability or the tool changed
@@ -54,9 +59,28 @@ class EditController:
             history = History(seg, self.max_bytes, self.min_steps)
             history.recorded.connect(self.recorded.emit)
             history.changed.connect(self.changed.emit)
+            if ed is not None and self.segments_listener is not None:
+                ed.segmentation.segments_changed.disconnect(self.segments_listener)
             self._editor = ed = Editor(vol, seg, history, self.policy)
+            lo, hi = vol.value_range()
+            self.intensity_range = (lo, hi)  # the threshold brush paints everything until picked
+            self.pick_tolerance = 0.05 * (hi - lo)
+            if self.segments_listener is not None:
+                seg.segments_changed.connect(self.segments_listener)
+                self.segments_listener()
+            self.changed.emit()
         ed.policy = self.policy
         return ed
+
+    def pick_range(self, ijk) -> None:
+        """Set the threshold range to the value under the cursor +- ``pick_tolerance``."""
+        ed = self.editor()
+        if ed is None:
+            return
+        v = ed.value_at(ijk)
+        self.intensity_range = (v - self.pick_tolerance, v + self.pick_tolerance)
+        self.message(f"Threshold range {self.intensity_range[0]:.4g} .. {self.intensity_range[1]:.4g}")
+        self.changed.emit()
 
     def active_segment_id(self):
         panel = getattr(self.window, "segment_panel", None)
@@ -170,6 +194,8 @@ def install(window, max_bytes: int = DEFAULT_MAX_BYTES, min_steps: int = DEFAULT
     bar.addAction(undo)
     bar.addAction(redo)
     bar.addWidget(_operations_button(bar, ctl))
+    bar.addSeparator()
+    ctl.masking = add_masking_widgets(bar, ctl)
 
     def refresh():
         ed = ctl._editor
@@ -182,6 +208,7 @@ def install(window, max_bytes: int = DEFAULT_MAX_BYTES, min_steps: int = DEFAULT
 
     ctl.changed.connect(refresh)
     refresh()
+    ctl.editor()  # bind to the window's current case now (history, masking segment list)
     ctl.toolbar, ctl.actions = bar, dict(tools, undo=undo, redo=redo, sphere=sphere)
     window.edit_controller = ctl
     return ctl
