@@ -1,0 +1,90 @@
+"""Active learning: rank unlabelled cases by the model's uncertainty, optionally diversified.
+
+Uncertainty of one case from its probability maps:
+
+- ``entropy``: mean voxel entropy (bits) of the class probabilities; a foreground-probability
+  map ``(k, j, i)`` is read as two classes.
+- ``variance``: mean voxel variance across stochastic samples -- Monte-Carlo dropout passes or
+  test-time augmentations mapped back to the case grid -- stacked on the first axis.
+
+Both are plain means over the case's voxels, so cases on one grid compare directly; a case
+confidently background everywhere scores 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.quality.errors import QualityInputError
+
+
+def _class_probs(prob: np.ndarray) -> np.ndarray:
+    p = np.asarray(prob, dtype=np.float32)
+    if p.ndim == 3:  # foreground probability -> (2, k, j, i)
+        p = np.stack([1.0 - p, p])
+    if p.ndim != 4:
+        raise QualityInputError("probabilities", f"expected (k, j, i) or (C, k, j, i), got "
+                                                 f"{p.ndim}D")
+    if p.min() < -1e-4 or p.max() > 1 + 1e-4:
+        raise QualityInputError("probabilities", "values outside [0, 1]")
+    return np.clip(p, 0.0, 1.0)
+
+
+def entropy_score(prob) -> float:
+    """Mean voxel entropy in bits of a probability map ``(k, j, i)`` or ``(C, k, j, i)``."""
+    p = _class_probs(prob)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=0)
+    return float(h.mean())
+
+
+def variance_score(samples) -> float:
+    """Mean voxel variance across samples ``(S, k, j, i)`` or ``(S, C, k, j, i)``."""
+    s = np.asarray(samples, dtype=np.float32)
+    if s.ndim not in (4, 5) or s.shape[0] < 2:
+        raise QualityInputError("samples", "expected >= 2 samples stacked on the first axis of "
+                                           "(S, k, j, i) or (S, C, k, j, i)")
+    v = s.var(axis=0)
+    return float(v.mean() if v.ndim == 3 else v.sum(axis=0).mean())
+
+
+def rank_cases(scores, features=None, diversity: float = 0.0) -> list[int]:
+    """Order cases for labelling: most uncertain first, optionally spread out.
+
+    Parameters
+    ----------
+    scores : sequence of float
+        Uncertainty per case (higher = more informative).
+    features : array_like (n_cases, n_features), optional
+        A description of each case (e.g. a downsampled image or embedding) for diversity.
+    diversity : float in [0, 1]
+        Weight of diversity: each pick maximises ``(1 - w) * score + w * distance`` (both
+        scaled to [0, 1]), where distance is to the nearest case already picked (a greedy
+        core-set). 0 ranks by uncertainty alone.
+
+    Returns
+    -------
+    list of int
+        Case indices, first to label first.
+    """
+    u = np.asarray(scores, dtype=np.float64)
+    if not 0.0 <= diversity <= 1.0:
+        raise QualityInputError("diversity", f"must lie in [0, 1], got {diversity}")
+    if features is None or diversity == 0.0:
+        return [int(i) for i in np.argsort(-u, kind="stable")]
+    f = np.asarray(features, dtype=np.float64).reshape(len(u), -1)
+    span = np.ptp(u)
+    un = (u - u.min()) / span if span > 0 else np.zeros_like(u)
+    order = [int(np.argmax(un))]
+    nearest = np.linalg.norm(f - f[order[0]], axis=1)
+    left = np.ones(len(u), dtype=bool)
+    left[order[0]] = False
+    while left.any():
+        dmax = nearest[left].max()
+        dn = nearest / dmax if dmax > 0 else np.zeros_like(nearest)
+        gain = np.where(left, (1 - diversity) * un + diversity * dn, -np.inf)
+        pick = int(np.argmax(gain))
+        order.append(pick)
+        left[pick] = False
+        nearest = np.minimum(nearest, np.linalg.norm(f - f[pick], axis=1))
+    return order

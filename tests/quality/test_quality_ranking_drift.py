@@ -1,0 +1,67 @@
+"""Active-learning scores and ranking; the drift monitor's routing, alerts and suspension."""
+
+import numpy as np
+import pytest
+
+from models.quality.drift import DriftMonitor, clopper_pearson_lower
+from models.quality.errors import QualityInputError
+from models.quality.ranking import entropy_score, rank_cases, variance_score
+
+
+def test_entropy_known_values():
+    assert entropy_score(np.full((4, 4, 4), 0.5)) == pytest.approx(1.0)
+    sure = np.zeros((4, 4, 4))
+    sure[:2] = 1.0
+    assert entropy_score(sure) == pytest.approx(0.0)
+    three = np.full((3, 2, 2, 2), 1 / 3)  # (C, k, j, i): uniform over 3 classes
+    assert entropy_score(three) == pytest.approx(np.log2(3))
+    with pytest.raises(QualityInputError, match="outside"):
+        entropy_score(np.full((2, 2, 2), 1.5))
+
+
+def test_variance_of_samples():
+    samples = np.stack([np.zeros((2, 2, 2)), np.ones((2, 2, 2))])  # var of {0, 1} = 0.25
+    assert variance_score(samples) == pytest.approx(0.25)
+    with pytest.raises(QualityInputError, match="samples"):
+        variance_score(np.zeros((1, 2, 2, 2)))
+
+
+def test_rank_by_uncertainty_and_with_diversity():
+    scores = [1.0, 0.99, 0.5]
+    features = [[0.0, 0.0], [0.0, 0.01], [5.0, 5.0]]  # case 1 duplicates case 0
+    assert rank_cases(scores) == [0, 1, 2]
+    assert rank_cases(scores, features, diversity=0.5) == [0, 2, 1]
+    assert rank_cases(scores, features, diversity=0.0) == [0, 1, 2]
+
+
+def test_route_is_reproducible_and_sized():
+    mon = DriftMonitor(threshold=0.8, tolerance=0.9, spot_check_rate=0.1, seed=3)
+    units = [f"u{i}" for i in range(200)]
+    picked = mon.route("batch-1", units)
+    assert len(picked) == 20 and set(picked) <= set(units)
+    assert mon.route("batch-1", units) == picked
+    assert mon.route("batch-2", units) != picked
+    assert len(DriftMonitor(0.8, 0.9, spot_check_rate=0.001).route("b", units[:10])) == 1
+    assert DriftMonitor(0.8, 0.9, spot_check_rate=0.0).route("b", units) == []
+
+
+def test_alert_suspends_threshold_until_recalibrated():
+    mon = DriftMonitor(threshold=0.8, tolerance=0.9, epsilon=0.05)
+    good = mon.record_batch("b1", [0.95] * 20)
+    assert not good.alert and good.precision == 1.0 and mon.threshold == 0.8
+    bad = mon.record_batch("b2", [0.95] * 10 + [0.5] * 10)  # mean 0.725 < tolerance
+    assert bad.alert and "mean Dice" in bad.reason
+    assert mon.suspended and mon.threshold is None and mon.suspended_threshold == 0.8
+    mon.recalibrate(0.85)
+    assert not mon.suspended and mon.threshold == 0.85
+    assert DriftMonitor.from_json(mon.as_json()) == mon
+
+
+def test_error_rate_alert_needs_evidence_beyond_noise():
+    mon = DriftMonitor(threshold=0.8, tolerance=0.9, epsilon=0.05, alpha=0.05)
+    one = mon.record_batch("b1", [0.95] * 19 + [0.85])  # 1/20 errors: consistent with 5 %
+    assert not one.alert
+    many = mon.record_batch("b2", [0.97] * 40 + [0.85] * 10)  # mean 0.946, 10/50 errors
+    assert many.alert and "error rate" in many.reason
+    assert many.error_lower_bound == pytest.approx(clopper_pearson_lower(10, 50, 0.05))
+    assert many.error_lower_bound > 0.05
