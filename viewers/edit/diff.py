@@ -73,12 +73,16 @@ class LayerDiff:
             flat_index, old, new = flat_index[keep], old[keep], new[keep]
         if flat_index.size == 0:
             return None
-        k, j, i = np.unravel_index(flat_index, shape)
-        lo = (int(k.min()), int(j.min()), int(i.min()))
-        hi = (int(k.max()) + 1, int(j.max()) + 1, int(i.max()) + 1)
+        nj, ni = int(shape[1]), int(shape[2])
+        k, rem = np.divmod(flat_index, nj * ni)
+        j, i = np.divmod(rem, ni)
+        # flat_index is sorted: the k range is its ends; j and i need a reduction
+        lo = (int(k[0]), int(j.min()), int(i.min()))
+        hi = (int(k[-1]) + 1, int(j.max()) + 1, int(i.max()) + 1)
         box_shape = tuple(h - lo_ for lo_, h in zip(lo, hi))
         mask = np.zeros(box_shape, dtype=bool)
-        mask[k - lo[0], j - lo[1], i - lo[2]] = True
+        local = ((k - lo[0]) * box_shape[1] + (j - lo[1])) * box_shape[2] + (i - lo[2])
+        mask.reshape(-1)[local] = True
         # Sorted global flat order equals C order inside the box, so values line up.
         mask_z = zlib.compress(np.packbits(mask, axis=None).tobytes(), 1)
         return cls(layer, tuple(zip(lo, hi)), int(flat_index.size), mask_z,

@@ -100,7 +100,7 @@ class Transaction:
         return n
 
     def write_flat(self, layer: int, flat_index: np.ndarray, value: int) -> int:
-        """Set the voxels at sorted flat indices of ``layers[layer]`` to ``value``."""
+        """Set the voxels at sorted (ascending) flat indices of ``layers[layer]`` to ``value``."""
         arr = self.ensure_layer(layer)
         flat_index = np.asarray(flat_index, dtype=np.int64)
         old = arr.reshape(-1)[flat_index] if arr.flags.c_contiguous else arr.flat[flat_index]
@@ -110,7 +110,11 @@ class Transaction:
             return 0
         np.put(arr, flat_index, value)
         self._record(layer, flat_index, old, np.full(old.size, value, dtype=np.uint8))
-        self._touch(np.unravel_index(flat_index, arr.shape), (0, 0, 0))
+        # A coarse box (whole rows and columns of the slices touched) is enough to re-render,
+        # and costs nothing next to unravelling millions of indices.
+        plane = arr.shape[1] * arr.shape[2]
+        ks = np.array([flat_index.min() // plane, flat_index.max() // plane])
+        self._touch((ks, np.array([0, arr.shape[1] - 1]), np.array([0, arr.shape[2] - 1])), (0, 0, 0))
         return int(flat_index.size)
 
     def add_segment(self, name: str, color=None, like: Segment | None = None) -> Segment:
