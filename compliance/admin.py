@@ -47,6 +47,7 @@ class AdminOps:
             out.append({"user_id": uid, "name": u["name"], "role": u["role"],
                         "disabled": u["disabled"], "created": u["created"],
                         "locked_out": state.get("locked_until", 0) > time.time()})
+        self.audit("user.list", details={"users": len(out)})
         return sorted(out, key=lambda u: u["name"])
 
     def add_user(self, name: str, role: str, password: str) -> str:

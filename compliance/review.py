@@ -52,13 +52,17 @@ class ReviewOps:
         events = self._events(case_id)
         nums = self._version_numbers(case_id)
         if not nums:
-            return {"state": "new", "version": None, "events": events}
-        if not events or events[-1]["version"] < nums[-1]:
-            return {"state": "draft", "version": nums[-1], "events": events}
-        last = events[-1]
-        state = {"submit": "submitted", "approve": "approved",
-                 "request_changes": "changes_requested"}[last["event"]]
-        return {"state": state, "version": last["version"], "events": events}
+            out = {"state": "new", "version": None, "events": events}
+        elif not events or events[-1]["version"] < nums[-1]:
+            out = {"state": "draft", "version": nums[-1], "events": events}
+        else:
+            last = events[-1]
+            state = {"submit": "submitted", "approve": "approved",
+                     "request_changes": "changes_requested"}[last["event"]]
+            out = {"state": state, "version": last["version"], "events": events}
+        if not _checked:
+            self.audit("review.read", [case_id], details={"state": out["state"]})
+        return out
 
     def _append_event(self, case_id: str, event: dict) -> None:
         rdir = self._case_dir(case_id) / "r"

@@ -145,6 +145,8 @@ def run_settings(args) -> int:
             except ValueError:
                 raise UsageError(f"setting {key}: {value!r} is not a whole number") from None
             session.change_setting(key, number)
+        else:
+            session.audit("settings.read")
         for key, value in sorted(session.ws.settings.items()):
             print(f"{key} = {value}")
     return 0

@@ -88,7 +88,8 @@ def test_full_workflow(cli, populated, tmp_path, colin_t1):
     code, out, _ = cli("audit", "show", ws, "--case", cid, "--json", user="aud")
     actions = [e["action"] for e in json.loads(out)["entries"]]
     assert actions == ["case.import", "label.save", "review.submit", "review.request_changes",
-                       "label.save", "review.submit", "review.approve", "label.open"]
+                       "label.save", "review.submit", "review.approve", "review.read",
+                       "label.open"]
     code, out, _ = cli("audit", "show", ws, "--since", "2000-01-01T00:00+02:00", "--case", cid,
                        "--json", user="aud")
     assert [e["action"] for e in json.loads(out)["entries"]] == actions
