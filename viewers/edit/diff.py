@@ -73,9 +73,7 @@ class LayerDiff:
             flat_index, old, new = flat_index[keep], old[keep], new[keep]
         if flat_index.size == 0:
             return None
-        nj, ni = int(shape[1]), int(shape[2])
-        k, rem = np.divmod(flat_index, nj * ni)
-        j, i = np.divmod(rem, ni)
+        k, j, i = np.unravel_index(flat_index, shape)
         # flat_index is sorted: the k range is its ends; j and i need a reduction
         lo = (int(k[0]), int(j.min()), int(i.min()))
         hi = (int(k[-1]) + 1, int(j.max()) + 1, int(i.max()) + 1)
