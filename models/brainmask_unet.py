@@ -3,8 +3,8 @@
 The network, its preprocessing and its inferer are defined here once, and used both by
 training (:mod:`models.train_brainmask`) and by inference, so the two cannot drift apart.
 Inference: orientation RAS, 2 mm isotropic resampling, intensity percentiles 0.5/99.5 ->
-[0, 1], sliding window 64^3; the softmax is inverted (MONAI's own inverse of the spacing
-and orientation transforms) back onto the source grid.
+[0, 1], sliding window 64^3; the softmax is resampled back onto the source grid (the same
+trilinear map as MONAI's inverse of the spacing and orientation transforms, slab by slab).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from models.postprocess import binary_proposal, check_single_volume
 from models.sliding import run_inferer
-from models.spatial import to_metatensor
+from models.spatial import resample_to_source, to_metatensor
 
 NETWORK = dict(spatial_dims=3, in_channels=1, out_channels=2, channels=(8, 16, 32, 64),
                strides=(2, 2, 2), num_res_units=1, norm="batch")
@@ -69,16 +69,15 @@ class BrainmaskUNet:
     def probability(self, image, affine_lps, progress=None, fast=True, backend="torch"):
         """Brain probability ``(k, j, i)`` float32 on the source grid."""
         import torch
-        from monai.data import MetaTensor
 
         pre = preprocessing()
         x = pre(to_metatensor(image, affine_lps))
         logits, _ = run_inferer(inferer(), x.as_tensor()[None].to(self.device), self.net,
                                 progress, "brain", fast, backend)
-        prob = torch.softmax(logits[0].float(), dim=0)[1:2].cpu().clone()
-        restored = pre.inverse(MetaTensor(prob, meta=x.meta,
-                                          applied_operations=x.applied_operations))
-        return np.asarray(restored.detach().numpy()[0].T, dtype=np.float32)
+        prob = torch.softmax(logits[0].float(), dim=0)[1:2].cpu()
+        # Back to the source grid: the same trilinear map as MONAI's inverse of the
+        # preprocessing (checked in tests), computed slab by slab to bound memory.
+        return resample_to_source(prob, np.asarray(x.affine), affine_lps, image.shape)[0]
 
     def propose(self, images, affine_lps, progress=None, fast: bool = True,
                 backend: str = "torch"):

@@ -304,8 +304,18 @@ class BundleModel:
         timings["postprocess"] = time.perf_counter() - t0
         n = max([s.value for s in self.spec.segments], default=1)
         dtype = np.uint8 if n < 256 else np.uint16
-        return Proposal(labels=np.rint(labels).astype(dtype),
+        labels = np.rint(labels).astype(dtype)
+        segments = tuple(self.spec.segments)
+        if any(s.value == 0 for s in segments):
+            # channel_def names output *channels* (multi-label, sigmoid), and the bundle's
+            # postprocessing maps them to label values of its own (BraTS: 1, 2, 4): say which
+            # values occur, without guessing names.
+            from models.proposal import SegmentInfo
+
+            segments = tuple(SegmentInfo(int(v), f"label {int(v)}")
+                             for v in np.unique(labels) if v)
+        return Proposal(labels=labels,
                         confidence=encode_confidence(confidence),
                         affine_lps=np.asarray(affine_lps, float).copy(),
-                        segments=tuple(self.spec.segments), model_id=self.spec.model_id,
+                        segments=segments, model_id=self.spec.model_id,
                         weights_sha256=self.spec.weights_sha256, timings_s=timings)

@@ -37,7 +37,9 @@ def binary_proposal(prob: np.ndarray, affine_lps, spec, timings: dict,
     mask = prob > threshold
     if clean:
         mask = fill_holes(largest_component(mask))
-    confidence = encode_confidence(np.where(mask, prob, 1.0 - prob))
+    conf = np.array(prob, dtype=np.float32, copy=True)
+    np.subtract(1.0, conf, out=conf, where=~mask)   # probability of the assigned label
+    confidence = encode_confidence(conf, overwrite=True)
     labels = mask.astype(np.uint8) * np.uint8(spec.segments[0].value)
     return Proposal(labels=labels, confidence=confidence,
                     affine_lps=np.asarray(affine_lps, float).copy(),

@@ -37,10 +37,18 @@ class SegmentInfo:
         return {"value": self.value, "name": self.name, "snomed": self.code}
 
 
-def encode_confidence(probability) -> np.ndarray:
-    """Probability in [0, 1] -> uint8 0..255 (rounded); 1 byte per voxel."""
-    p = np.clip(np.asarray(probability, dtype=np.float32), 0.0, 1.0)
-    return np.rint(p * 255.0).astype(np.uint8)
+def encode_confidence(probability, overwrite: bool = False) -> np.ndarray:
+    """Probability in [0, 1] -> uint8 0..255 (rounded); 1 byte per voxel.
+
+    With ``overwrite`` a float32 input is used as scratch space (no full-size temporaries).
+    """
+    p = np.asarray(probability, dtype=np.float32)
+    if p is probability and not overwrite:  # asarray made no copy: do not clobber the input
+        p = p.copy()
+    np.clip(p, 0.0, 1.0, out=p)
+    np.multiply(p, 255.0, out=p)
+    np.rint(p, out=p)
+    return p.astype(np.uint8)
 
 
 def decode_confidence(confidence_u8) -> np.ndarray:

@@ -62,3 +62,48 @@ def to_kji(channel_first) -> np.ndarray:
     arr = channel_first.detach().cpu().numpy() if hasattr(channel_first, "detach") else \
         np.asarray(channel_first)
     return np.ascontiguousarray(np.transpose(arr, (0, 3, 2, 1)))
+
+
+def resample_to_source(values, affine_ras_net, affine_lps_src, shape_kji, chunk: int = 16):
+    """Trilinear resampling of a network-grid map back onto the source grid, slab by slab.
+
+    Parameters
+    ----------
+    values : torch.Tensor, (C, I', J', K')
+        The map on the network grid (MONAI layout).
+    affine_ras_net : (4, 4)
+        The network grid's index -> RAS affine (``MetaTensor.affine`` after preprocessing).
+    affine_lps_src : (4, 4)
+        The source grid's index -> LPS affine.
+    shape_kji : tuple
+        The source shape.
+
+    Returns ``(C, k, j, i)`` float32 numpy. Same result as MONAI's inverse of Orientation +
+    Spacing (bilinear, border padding) up to rounding, but it holds one slab of sampling
+    coordinates at a time instead of a full-volume grid (which costs 12+ bytes per voxel).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    src_to_net = np.linalg.inv(np.asarray(affine_ras_net, float)) @ LPS_TO_RAS @ \
+        np.asarray(affine_lps_src, float)
+    c, *size = values.shape
+    # grid_sample (5D): input (N, C, D, H, W) with D=I', H=J', W=K'; grid[..., 0] indexes W.
+    data = values[None].float()
+    scale = np.array([2.0 / max(n - 1, 1) for n in size])
+    nk, nj, ni = shape_kji
+    jj, ii = np.meshgrid(np.arange(nj), np.arange(ni), indexing="ij")
+    out = np.empty((c, nk, nj, ni), np.float32)
+    for k0 in range(0, nk, chunk):
+        kk = np.arange(k0, min(nk, k0 + chunk))
+        ijk1 = np.stack([np.broadcast_to(ii, (len(kk), nj, ni)),
+                         np.broadcast_to(jj, (len(kk), nj, ni)),
+                         np.broadcast_to(kk[:, None, None], (len(kk), nj, ni)),
+                         np.ones((len(kk), nj, ni))], axis=-1)
+        net_idx = ijk1 @ src_to_net[:3].T                  # (nk, nj, ni, 3): (i', j', k')
+        norm = net_idx * scale - 1.0                      # align_corners=True convention
+        grid = torch.from_numpy(norm[..., ::-1].astype(np.float32).copy())[None]
+        sampled = F.grid_sample(data, grid, mode="bilinear", padding_mode="border",
+                                align_corners=True)
+        out[:, kk[0]:kk[-1] + 1] = sampled[0].numpy()
+    return out

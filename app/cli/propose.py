@@ -81,6 +81,16 @@ def _progress(quiet: bool):
     return report
 
 
+def _warn_modality(model: str, modality: str) -> None:
+    """Say so when the image's modality is known and is not the one the model expects."""
+    from models.registry import builtin_models
+
+    spec = next((s for s in builtin_models() if model in (s.name, s.model_id)), None)
+    if spec is not None and modality and spec.modality and modality != spec.modality:
+        print(f"warning: {spec.name} expects {spec.modality} images; this one is {modality}",
+              file=sys.stderr)
+
+
 def run(args) -> int:
     from models.errors import Cancelled
     from models.run import propose
@@ -88,6 +98,7 @@ def run(args) -> int:
 
     _check_outputs(args)
     volume, arrays = _read_channels(args)
+    _warn_modality(args.model, volume.modality)
     try:
         proposal = propose(args.model, arrays if len(arrays) > 1 else arrays[0],
                            volume.affine_lps, progress=_progress(args.quiet),

@@ -77,3 +77,24 @@ def test_a_non_3d_input_is_refused_with_the_model_name():
 
     with pytest.raises(ModelError, match="brainmask-unet: needs a 3D volume"):
         propose("brainmask-unet", np.zeros((4, 4)), np.eye(4))
+
+
+def test_slab_resampling_equals_monais_inverse_of_the_preprocessing(colin):
+    """brainmask-unet maps its softmax back slab by slab; MONAI's inverse is the reference."""
+    import torch
+    from monai.data import MetaTensor
+
+    from models.brainmask_unet import preprocessing
+    from models.spatial import resample_to_source, to_metatensor
+
+    image, affine, _ = colin
+    oblique = np.eye(4)
+    oblique[:2, :2] = [[np.cos(0.2), -np.sin(0.2)], [np.sin(0.2), np.cos(0.2)]]
+    affine = oblique @ affine @ np.diag([1.0, -1.0, 1.2, 1.0])
+    pre = preprocessing()
+    x = pre(to_metatensor(image[::2, ::2, ::2], affine))
+    values = torch.rand((1,) + tuple(x.shape[1:]), generator=torch.Generator().manual_seed(0))
+    ref = pre.inverse(MetaTensor(values.clone(), meta=x.meta,
+                                 applied_operations=x.applied_operations)).numpy()[0].T
+    ours = resample_to_source(values, np.asarray(x.affine), affine, image[::2, ::2, ::2].shape)
+    assert np.abs(ours[0] - ref).max() < 1e-4

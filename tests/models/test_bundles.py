@@ -72,6 +72,19 @@ def test_brats_needs_four_mri_channels(bundle_factory, small_ct):
         propose(spec, vol, affine)
 
 
+def test_brats_runs_with_its_four_channels_and_reports_the_label_values_it_wrote(
+        bundle_factory):
+    """SegResNet on T1c/T1/T2/FLAIR; its 240x240x160 ROI is cut to 32^3 here for CPU time."""
+    rng = np.random.default_rng(0)
+    channels = [rng.normal(100, 20, (16, 20, 24)).astype(np.float32) for _ in range(4)]
+    spec = bundle_spec(bundle_factory("brats_mri_segmentation"))
+    proposal = propose(spec, channels, np.diag([-1.0, -1.0, 1.0, 1.0]), roi_size=(32, 32, 32))
+    assert proposal.labels.shape == (16, 20, 24)
+    values = set(np.unique(proposal.labels).tolist()) - {0}
+    assert values and values <= {1, 2, 4}          # the bundle's own Lambda: TC=1, WT=2, ET=4
+    assert {s.value for s in proposal.segments} == values
+
+
 def test_deepedit_needs_click_guidance(bundle_factory, small_ct):
     vol, affine = small_ct
     spec = bundle_spec(bundle_factory("spleen_deepedit_annotation"))

@@ -51,3 +51,11 @@ def test_confidence_must_be_uint8_on_the_label_grid():
     with pytest.raises(ValueError):
         Proposal(np.zeros((2, 2, 2), np.uint8), np.zeros((2, 2, 3), np.uint8), np.eye(4),
                  (), "m", "x")
+
+
+def test_encoding_leaves_the_input_alone_unless_told_to_overwrite():
+    p = np.array([0.2, 0.5, 1.2], np.float32)
+    assert encode_confidence(p).tolist() == [51, 128, 255]
+    assert p.tolist() == pytest.approx([0.2, 0.5, 1.2])
+    encode_confidence(p, overwrite=True)
+    assert p.tolist() != pytest.approx([0.2, 0.5, 1.2])
