@@ -191,3 +191,28 @@ def test_masking_widgets_set_the_policy(window):
     axial = window.views[0]
     _drag(axial, [axial.screen_point((30.0, 24.0, axial.slice_index))])
     assert not seg.mask(1).any() and not ctl.editor().history.can_undo
+
+
+def test_polygon_clicks_fill_the_voxels_inside_and_lasso_drag_too(window):
+    seg, ctl = window.segmentation, window.edit_controller
+    axial = window.views[0]
+    k = axial.slice_index
+    QTest.keyClick(window, Qt.Key_P)
+    assert ctl.tool == "polygon"
+    corners = [(9.5, 9.5, k), (19.5, 9.5, k), (19.5, 15.5, k), (9.5, 15.5, k)]  # no centre on an edge
+    for c in corners:
+        _mouse(axial, QEvent.MouseButtonPress, axial.screen_point(c))
+        _mouse(axial, QEvent.MouseButtonRelease, axial.screen_point(c), Qt.LeftButton, Qt.NoButton)
+    assert not seg.mask(1).any()
+    _mouse(axial, QEvent.MouseButtonPress, axial.screen_point(corners[-1]), Qt.RightButton, Qt.RightButton)
+    expected = np.zeros(seg.shape, bool)
+    hit = np.array([axial.voxel_at(axial.screen_point(c)) for c in corners])
+    assert np.allclose(hit, corners, atol=1e-6)
+    expected[k, 10:16, 10:20] = True
+    np.testing.assert_array_equal(seg.mask(1), expected)
+    QTest.keyClick(window, Qt.Key_L)
+    lasso = [(29.5, 29.5, k), (35.5, 29.5, k), (35.5, 33.5, k), (29.5, 33.5, k)]
+    _drag(axial, [axial.screen_point(c) for c in lasso])
+    expected[k, 30:34, 30:36] = True
+    np.testing.assert_array_equal(seg.mask(1), expected)
+    assert ctl.editor().history.undo_steps == 2

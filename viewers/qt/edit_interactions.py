@@ -8,7 +8,7 @@ gives them the current editor, segment and brush settings.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen
 
 from viewers.edit import EditPolicy, SegmentLocked, grow
@@ -183,6 +183,55 @@ class LassoInteraction(_Tool):
             return
         path = QPainterPath(_pt(view.screen_point(self.points[0])))
         for p in self.points[1:]:
+            path.lineTo(_pt(view.screen_point(p)))
+        painter.setPen(QPen(QColor(0, 255, 255)))
+        painter.drawPath(path)
+
+
+class PolygonInteraction(_Tool):
+    """Click the vertices of a polygon on a slice; a double-click or a right click closes
+    it and fills its inside (Shift+right click erases instead)."""
+
+    def __init__(self, controller):
+        super().__init__(controller)
+        self.points: list[np.ndarray] = []
+
+    def press(self, view, ijk, event) -> bool:
+        closing = (event.type() == QEvent.Type.MouseButtonDblClick
+                   or event.button() == Qt.MouseButton.RightButton)
+        if event.button() not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            return False
+        if not closing:
+            self.points.append(np.asarray(ijk, float))
+            self._redraw(view)
+            return True
+        points, self.points = self.points, []
+        editor, sid = self.controller.editor(), self.controller.active_segment_id()
+        erase = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if editor is not None and sid is not None and len(points) >= 3:
+            try:
+                editor.fill_polygon(sid, points, slice_axis=2 - normal_axis(view, editor.volume),
+                                    erase=erase)
+            except SegmentLocked as exc:
+                self.controller.message(str(exc))
+        self.controller.rendered()
+        return True
+
+    def move(self, view, ijk, event) -> bool:
+        self.cursor = np.asarray(ijk, float)
+        if self.points:
+            self._redraw(view)
+        return False
+
+    def deactivated(self, view) -> None:
+        self.points = []
+
+    def paint_overlay(self, view, painter) -> None:
+        if not self.points:
+            return
+        pts = self.points + ([self.cursor] if self.cursor is not None else [])
+        path = QPainterPath(_pt(view.screen_point(pts[0])))
+        for p in pts[1:]:
             path.lineTo(_pt(view.screen_point(p)))
         painter.setPen(QPen(QColor(0, 255, 255)))
         painter.drawPath(path)

@@ -7,7 +7,7 @@
 :class:`~viewers.edit.ChangeRecord` of every edit, undo and redo for the audit trail.
 
 Shortcuts: Esc navigate, B brush, E eraser, T threshold brush (Ctrl+click picks the range
-from the value under the cursor), L lasso, G grow,
+from the value under the cursor), L lasso, P polygon (click vertices, double-click or right click closes), G grow,
 D 2D disk / 3D sphere, ] and [ brush size, Shift+wheel brush size,
 Ctrl+Z undo, Ctrl+Shift+Z and Ctrl+Y redo.
 """
@@ -20,7 +20,8 @@ from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QMenu, QToolBar, QToolButt
 from viewers.edit import EditPolicy, Editor, History, SegmentLocked, interpolate, morphology
 from viewers.edit.history import DEFAULT_MAX_BYTES, DEFAULT_MIN_STEPS
 from viewers.events import Event
-from viewers.qt.edit_interactions import BrushInteraction, GrowInteraction, LassoInteraction
+from viewers.qt.edit_interactions import (BrushInteraction, GrowInteraction, LassoInteraction,
+                                          PolygonInteraction)
 from viewers.qt.edit_masking import add_masking_widgets
 
 MIN_RADIUS_MM, MAX_RADIUS_MM = 0.25, 100.0
@@ -101,6 +102,7 @@ class EditController:
             "eraser": lambda: BrushInteraction(self, erase=True),
             "threshold": lambda: BrushInteraction(self, threshold=True),
             "lasso": lambda: LassoInteraction(self),
+            "polygon": lambda: PolygonInteraction(self),
             "grow": lambda: GrowInteraction(self),
         }
         self.tool = name
@@ -162,7 +164,8 @@ def install(window, max_bytes: int = DEFAULT_MAX_BYTES, min_steps: int = DEFAULT
     tools = {}
     for name, text, keys in (("navigate", "Navigate", ["Esc"]), ("brush", "Brush", ["B"]),
                              ("eraser", "Eraser", ["E"]), ("threshold", "Threshold brush", ["T"]),
-                             ("lasso", "Lasso", ["L"]), ("grow", "Grow region", ["G"])):
+                             ("lasso", "Lasso", ["L"]), ("polygon", "Polygon", ["P"]),
+                             ("grow", "Grow region", ["G"])):
         act = _action(window, text, keys, lambda _=False, n=name: ctl.set_tool(None if n == "navigate" else n),
                       checkable=True)
         act.setObjectName(f"edit_{name}")
