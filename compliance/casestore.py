@@ -176,8 +176,11 @@ class CaseStore:
                 held.discard(case_id)
 
     def save_labels(self, case_id: str, labels: LabelSet, parent: int | None = None,
-                    message: str = "") -> dict:
-        """Save a new immutable version; return its metadata (audited as ``label.save``)."""
+                    message: str = "", lock_timeout: float = 10.0) -> dict:
+        """Save a new immutable version; return its metadata (audited as ``label.save``).
+
+        Waits up to ``lock_timeout`` seconds for another process's edit lock on the case.
+        """
         self.require("label.save", [case_id])
         rec = self._case_record(case_id)
         labels.check(tuple(rec["shape"]))
@@ -185,7 +188,7 @@ class CaseStore:
         digest = hashlib.sha256(canon).hexdigest()
         d = self._case_dir(case_id)
         fsio.remove_stale_tmp(d / "v")
-        with self.edit_lock(case_id):
+        with self.edit_lock(case_id, lock_timeout):
             self._recover_unaudited(case_id)
             nums = self._version_numbers(case_id)
             if parent is None:

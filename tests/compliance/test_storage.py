@@ -78,7 +78,7 @@ def test_edit_lock_refuses_a_second_holder_and_is_reentrant(login, case, make_la
             with other.edit_lock(cid, timeout=0.1):
                 pass
         with pytest.raises(BusyError):
-            other.save_labels(cid, make_labels(seed=5))
+            other.save_labels(cid, make_labels(seed=5), lock_timeout=0.1)
     assert other.save_labels(cid, make_labels(seed=5))["version"] == 3
 
 
