@@ -216,3 +216,25 @@ def test_polygon_clicks_fill_the_voxels_inside_and_lasso_drag_too(window):
     expected[k, 30:34, 30:36] = True
     np.testing.assert_array_equal(seg.mask(1), expected)
     assert ctl.editor().history.undo_steps == 2
+
+
+def test_histogram_drag_sets_the_threshold_range(window, qtbot):
+    vol, ctl = window.volume, window.edit_controller
+    vol.array[:, :, :16] = 200
+    ctl._editor = None  # the image changed: rebind
+    ctl.editor()
+    QTest.keyClick(window, Qt.Key_H)
+    hist = ctl.histogram
+    qtbot.waitExposed(hist)
+    assert hist.counts.sum() == vol.array.size
+    assert hist.counts[0] == np.count_nonzero(vol.array == 0) and hist.counts[-1] == 10 * 48 * 16
+    a, b = hist.x_of_value(150.0), hist.x_of_value(250.0)
+    for kind, x, buttons in ((QEvent.MouseButtonPress, b, Qt.LeftButton),
+                             (QEvent.MouseMove, a, Qt.LeftButton),
+                             (QEvent.MouseButtonRelease, a, Qt.NoButton)):
+        pos = QPointF(x, hist.height() / 2)
+        QApplication.sendEvent(hist, QMouseEvent(kind, pos, hist.mapToGlobal(pos), Qt.LeftButton,
+                                                 buttons, Qt.NoModifier))
+    lo, hi = ctl.intensity_range
+    assert lo == pytest.approx(150.0, abs=1e-6) and hi == pytest.approx(200.0)  # clipped to the data
+    assert window.findChild(QDoubleSpinBox, "edit_range_lo").value() == pytest.approx(150.0)

@@ -8,18 +8,20 @@
 
 Shortcuts: Esc navigate, B brush, E eraser, T threshold brush (Ctrl+click picks the range
 from the value under the cursor), L lasso, P polygon (click vertices, double-click or right click closes), G grow,
-D 2D disk / 3D sphere, ] and [ brush size, Shift+wheel brush size,
+H histogram (drag to pick the threshold range), D 2D disk / 3D sphere, ] and [ brush size, Shift+wheel brush size,
 Ctrl+Z undo, Ctrl+Shift+Z and Ctrl+Y redo.
 """
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QMenu, QToolBar, QToolButton
 
 from viewers.edit import EditPolicy, Editor, History, SegmentLocked, interpolate, morphology
 from viewers.edit.history import DEFAULT_MAX_BYTES, DEFAULT_MIN_STEPS
 from viewers.events import Event
+from viewers.qt.edit_histogram import HistogramWidget
 from viewers.qt.edit_interactions import (BrushInteraction, GrowInteraction, LassoInteraction,
                                           PolygonInteraction)
 from viewers.qt.edit_masking import add_masking_widgets
@@ -199,6 +201,10 @@ def install(window, max_bytes: int = DEFAULT_MAX_BYTES, min_steps: int = DEFAULT
     bar.addWidget(_operations_button(bar, ctl))
     bar.addSeparator()
     ctl.masking = add_masking_widgets(bar, ctl)
+    histogram = _action(window, "Histogram", ["H"], lambda: _show_histogram(window, ctl))
+    histogram.setObjectName("edit_histogram_action")
+    histogram.setToolTip("Pick the threshold brush range on the intensity histogram (H)")
+    bar.addAction(histogram)
 
     def refresh():
         ed = ctl._editor
@@ -215,6 +221,18 @@ def install(window, max_bytes: int = DEFAULT_MAX_BYTES, min_steps: int = DEFAULT
     ctl.toolbar, ctl.actions = bar, dict(tools, undo=undo, redo=redo, sphere=sphere)
     window.edit_controller = ctl
     return ctl
+
+
+def _show_histogram(window, ctl) -> HistogramWidget:
+    """Open (or raise) the histogram tool window, recomputed for the current image."""
+    widget = getattr(ctl, "histogram", None)
+    if widget is None:
+        widget = ctl.histogram = HistogramWidget(ctl, parent=window)
+        widget.setWindowFlag(Qt.WindowType.Tool)
+    widget.refresh()
+    widget.show()
+    widget.raise_()
+    return widget
 
 
 def _operations_button(parent, ctl) -> QToolButton:
