@@ -1,0 +1,165 @@
+"""``annotrace quality REFERENCE LABELS``: metrics of label files against reference files.
+
+REFERENCE and LABELS are two label-map files, or two folders whose files are paired by name.
+This is the file form; the workspace form (approved versions as the reference) will wrap the
+same :func:`evaluate_pairs` with arrays read from the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+LABEL_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".dcm")
+SUMMARY_KEYS = ("dice", "iou", "precision", "recall", "hd95_mm", "asd_mm", "volume_diff_ml",
+                "lesion_f1")
+
+
+class QualityCliError(Exception):
+    """Bad command-line input (exit code 2); the message names the file and the reason."""
+
+    exit_code = 2
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "quality", allow_abbrev=False, help="metrics of label maps against reference label maps",
+        description="Dice, IoU, precision, recall, lesion-wise F1, 95%% Hausdorff and average "
+                    "surface distance (mm), volume difference, per case and per segment, with "
+                    "bootstrap 95%% confidence intervals of the means over cases.")
+    p.add_argument("reference", help="reference label map, or a folder of them")
+    p.add_argument("labels", help="label map to score, or a folder (files paired by name)")
+    p.add_argument("--segments", metavar="V,V", help="label values to score (default: all)")
+    p.add_argument("--no-surface", action="store_true", help="skip the surface distances")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def label_files(path: Path) -> dict[str, Path]:
+    """Label-map files of a folder by name (or the one file), for pairing across folders."""
+    if not path.exists():
+        raise QualityCliError(f"{path}: no such file or folder")
+    if path.is_file():
+        return {path.name: path}
+    files = {f.name: f for f in sorted(path.iterdir())
+             if f.is_file() and f.name.lower().endswith(LABEL_SUFFIXES)}
+    if not files:
+        raise QualityCliError(f"{path}: holds no label maps ({', '.join(LABEL_SUFFIXES)})")
+    return files
+
+
+def read_label_map(path: Path):
+    """(array (k, j, i) of integers, 4x4 affine, spacing (i, j, k)) of a label-map file."""
+    import numpy as np
+
+    from viewers.io import read_volume
+
+    volume = read_volume(path)
+    array = volume.array
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+            raise QualityCliError(f"{path}: not a label map (non-integer values)")
+        array = array.astype(np.int32)
+    elif array.dtype.kind not in "iub":
+        raise QualityCliError(f"{path}: not a label map (dtype {array.dtype})")
+    return array, volume.affine_lps, tuple(float(s) for s in volume.spacing_mm), volume
+
+
+def same_grid(path, affine, ref_path, ref_affine, shape, ref_shape) -> None:
+    import numpy as np
+
+    if shape != ref_shape:
+        raise QualityCliError(f"{path}: grid {shape} differs from {ref_path}'s {ref_shape} "
+                              "(k, j, i)")
+    if not np.allclose(affine, ref_affine, atol=1e-3):
+        raise QualityCliError(f"{path}: geometry (origin/spacing/direction) differs from "
+                              f"{ref_path}'s")
+
+
+def parse_segments(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise QualityCliError(f"--segments: expected label values like 1,2, got {text!r}") \
+            from None
+    if not values or min(values) <= 0:
+        raise QualityCliError("--segments: label values must be positive integers")
+    return values
+
+
+def pair_files(reference: Path, labels: Path) -> list[tuple[str, Path, Path]]:
+    refs, tests = label_files(reference), label_files(labels)
+    if reference.is_file() and labels.is_file():
+        return [(labels.name, reference, labels)]
+    if reference.is_file() != labels.is_file():
+        raise QualityCliError(f"{labels}: give two files or two folders")
+    missing = sorted(set(refs) ^ set(tests))
+    if missing:
+        side = reference if missing[0] in refs else labels
+        raise QualityCliError(f"{side / missing[0]}: has no counterpart of the same name in "
+                              f"{labels if side == reference else reference}")
+    return [(name, refs[name], tests[name]) for name in sorted(refs)]
+
+
+def evaluate_pairs(pairs, segments=None, surface=True, resamples=2000, seed=0) -> dict:
+    """Per-case, per-segment metrics and per-segment summaries of (case, ref, test) arrays.
+
+    ``pairs`` yields ``(case, ref_array, test_array, spacing_ijk)``; the return value is the
+    JSON document the command prints.
+    """
+    from models.quality.metrics import label_metrics
+    from models.quality.summary import summarize_records
+
+    cases, per_segment = [], {}
+    for case, ref, test, spacing in pairs:
+        metrics = label_metrics(test, ref, spacing, segments=segments, surface=surface)
+        row = {str(v): m.as_json() for v, m in metrics.items()}
+        cases.append({"case": case, "segments": row})
+        for v, m in row.items():
+            per_segment.setdefault(v, []).append(m)
+    summary = {v: {k: s.as_json() for k, s in summarize_records(
+        recs, SUMMARY_KEYS, n_resamples=resamples, seed=seed).items()}
+        for v, recs in sorted(per_segment.items(), key=lambda kv: int(kv[0]))}
+    return {"cases": cases, "summary": summary}
+
+
+def _fmt(x, digits=3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def run(args) -> int:
+    segments = parse_segments(args.segments)
+    pairs = pair_files(Path(args.reference), Path(args.labels))
+
+    def arrays():
+        for name, ref_path, test_path in pairs:
+            ref, ref_aff, spacing, _ = read_label_map(ref_path)
+            test, test_aff, _, _ = read_label_map(test_path)
+            same_grid(test_path, test_aff, ref_path, ref_aff, test.shape, ref.shape)
+            yield name, ref, test, spacing
+
+    report = evaluate_pairs(arrays(), segments, not args.no_surface, args.resamples, args.seed)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"{'case':<28} {'seg':>4} {'dice':>6} {'iou':>6} {'prec':>6} {'recall':>6} "
+          f"{'hd95mm':>7} {'asdmm':>6} {'dvol_ml':>8} {'lesF1':>6}")
+    for c in report["cases"]:
+        for v, m in c["segments"].items():
+            print(f"{c['case'][:28]:<28} {v:>4} {_fmt(m['dice']):>6} {_fmt(m['iou']):>6} "
+                  f"{_fmt(m['precision']):>6} {_fmt(m['recall']):>6} {_fmt(m['hd95_mm'], 2):>7} "
+                  f"{_fmt(m['asd_mm'], 2):>6} {_fmt(m['volume_diff_ml'], 2):>8} "
+                  f"{_fmt(m['lesion_f1']):>6}")
+    for v, s in report["summary"].items():
+        d = s["dice"]
+        ci = ("no CI" if d["ci_low"] is None
+              else f"95% CI {_fmt(d['ci_low'])}-{_fmt(d['ci_high'])}")
+        print(f"segment {v}: mean Dice {_fmt(d['mean'])} ({ci}, n={d['n']}); "
+              f"mean HD95 {_fmt(s['hd95_mm']['mean'], 2)} mm")
+    return 0

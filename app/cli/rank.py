@@ -1,0 +1,131 @@
+"""``annotrace rank PATH``: order unlabelled cases for labelling by the model's uncertainty.
+
+PATH is a folder of per-case probability maps, or a CSV ``case,path`` (paths relative to the
+CSV). A ``.npy`` file holds a foreground map ``(k, j, i)``, class maps ``(C, k, j, i)``, or,
+for ``--method variance``, stochastic samples ``(S, k, j, i)`` / ``(S, C, k, j, i)`` (MC
+dropout or test-time augmentation); NIfTI/NRRD/MHA files hold a foreground map. The worklist
+form will call :func:`rank_arrays` on the proposals' probability maps.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from app.cli.quality import QualityCliError
+
+MAP_SUFFIXES = (".npy", ".nii.gz", ".nii", ".nrrd", ".mha")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "rank", allow_abbrev=False, help="rank unlabelled cases by uncertainty (active learning)",
+        description="Score each case's probability maps by mean voxel entropy or by the "
+                    "variance across stochastic samples, and list the cases most informative "
+                    "first, optionally spread out for diversity.")
+    p.add_argument("path", help="folder of probability maps, or a CSV case,path")
+    p.add_argument("--method", choices=("entropy", "variance"), default="entropy")
+    p.add_argument("--diversity", type=float, default=0.0, metavar="W",
+                   help="weight in [0, 1] of distance to cases already picked (default 0)")
+    p.add_argument("--top", type=int, metavar="N", help="list only the first N cases")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def _cases(path: Path) -> list[tuple[str, Path]]:
+    if not path.exists():
+        raise QualityCliError(f"{path}: no such file or folder")
+    if path.is_dir():
+        files = [f for f in sorted(path.iterdir()) if f.name.lower().endswith(MAP_SUFFIXES)]
+        if not files:
+            raise QualityCliError(f"{path}: holds no probability maps ({', '.join(MAP_SUFFIXES)})")
+        return [(f.name.split(".")[0], f) for f in files]
+    from models.quality.errors import QualityInputError
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if "case" not in header or "path" not in header:
+            raise QualityInputError(path, "header must name columns case,path", 1)
+        ci, pi = header.index("case"), header.index("path")
+        out = []
+        for row in reader:
+            if not row or all(not x.strip() for x in row):
+                continue
+            if len(row) != len(header):
+                raise QualityInputError(path, f"has {len(row)} fields, the header has "
+                                              f"{len(header)}", reader.line_num)
+            target = (path.parent / row[pi].strip())
+            if not target.is_file():
+                raise QualityInputError(path, f"{row[pi].strip()}: no such file",
+                                        reader.line_num)
+            out.append((row[ci].strip(), target))
+    if not out:
+        raise QualityInputError(path, "has a header but no cases")
+    return out
+
+
+def _load(path: Path):
+    import numpy as np
+
+    if path.name.lower().endswith(".npy"):
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise QualityCliError(f"{path}: not a readable .npy array ({exc})") from None
+    from viewers.io import read_volume
+
+    return read_volume(path).array
+
+
+def _features(array, method: str):
+    """A coarse (4x4x4 block-mean) picture of the foreground probability, for diversity."""
+    import numpy as np
+
+    a = np.asarray(array, dtype=np.float32)
+    if method == "variance":
+        a = a.mean(axis=0)
+    if a.ndim == 4:  # (C, k, j, i): foreground = everything but class 0
+        a = 1.0 - a[0]
+    idx = [np.linspace(0, n, 5).astype(int) for n in a.shape]
+    return np.array([a[idx[0][x]:idx[0][x + 1], idx[1][y]:idx[1][y + 1],
+                       idx[2][z]:idx[2][z + 1]].mean() for x in range(4) for y in range(4)
+                     for z in range(4)])
+
+
+def rank_arrays(names, arrays, method="entropy", diversity=0.0) -> list[dict]:
+    """Ranked cases (most informative first) with their uncertainty scores."""
+    from models.quality.ranking import entropy_score, rank_cases, variance_score
+
+    score_of = entropy_score if method == "entropy" else variance_score
+    scores, feats = [], []
+    for name, a in zip(names, arrays):
+        try:
+            scores.append(score_of(a))
+        except Exception as exc:
+            if getattr(exc, "exit_code", None) is None:
+                raise
+            raise QualityCliError(f"{name}: {exc}") from None
+        feats.append(_features(a, method) if diversity > 0 else None)
+    order = rank_cases(scores, feats if diversity > 0 else None, diversity)
+    return [{"rank": r + 1, "case": names[i], "score": scores[i]} for r, i in enumerate(order)]
+
+
+def run(args) -> int:
+    cases = _cases(Path(args.path))
+    names = [c for c, _ in cases]
+    arrays = [_load(p) for _, p in cases]
+    ranked = rank_arrays(names, arrays, args.method, args.diversity)
+    if args.top is not None:
+        ranked = ranked[: max(0, args.top)]
+    if args.json:
+        json.dump({"method": args.method, "diversity": args.diversity, "cases": ranked},
+                  sys.stdout, indent=2)
+        print()
+        return 0
+    unit = "bits" if args.method == "entropy" else "variance"
+    for r in ranked:
+        print(f"{r['rank']:>4}  {r['case']:<32} {r['score']:.5f} {unit}")
+    return 0
