@@ -108,6 +108,7 @@ def test_modified_body_is_named(busy):
         err = _first_bad(aud)
         named += err.seq == i + 1 and err.kind == "modified"
     _write(ws, lines)
+    print(f"modified: {named}/{len(positions)} named")
     assert named == len(positions)
 
 
@@ -127,6 +128,7 @@ def test_modified_with_hash_recomputed_is_named(busy):
         err = _first_bad(aud)
         named += err.seq == i + 1
     _write(ws, lines)
+    print(f"modified, hash recomputed: {named}/{len(positions)} named")
     assert named == len(positions)
 
 
@@ -161,6 +163,8 @@ def test_modified_and_rechained_with_the_audit_key_is_caught_by_checkpoints(busy
         assert err.seq == expected, (i, str(err))
         exact += err.seq == i + 1
     _write(ws, lines)
+    print(f"re-chained (covers {'kept' if keep_covers else 'rewritten'}): {len(positions)} cases, "
+          f"{exact} named exactly")
     if keep_covers:
         assert exact == len(positions)
 
@@ -183,6 +187,7 @@ def test_inserted_entries_are_named(busy):
         err = _first_bad(aud)
         assert err.seq == i + 1, (i, str(err))
     _write(ws, lines)
+    print(f"inserted: {len(lines) - 1}/{len(lines) - 1} named")
 
 
 def test_deleted_entries_are_named(busy):
@@ -194,6 +199,7 @@ def test_deleted_entries_are_named(busy):
         assert err.seq == i + 1, (i, str(err))
         assert err.kind == ("deleted" if i < len(lines) - 1 else "truncated")
     _write(ws, lines)
+    print(f"deleted: {len(lines)}/{len(lines)} named")
 
 
 def test_reordered_entries_are_named(busy):
@@ -204,6 +210,7 @@ def test_reordered_entries_are_named(busy):
         err = _first_bad(aud)
         assert err.seq == i + 1 and err.kind == "reordered", (i, str(err))
     _write(ws, lines)
+    print(f"reordered: {len(lines) - 1}/{len(lines) - 1} named")
 
 
 def test_truncation_at_any_byte_is_named(busy):
@@ -217,6 +224,7 @@ def test_truncation_at_any_byte_is_named(busy):
         err = _first_bad(aud)
         assert err.seq == complete + 1 and err.kind == "truncated", (cut, str(err))
     ws.audit_log.path.write_bytes(data)
+    print(f"truncated: {len(cuts)}/{len(cuts)} named")
 
 
 def test_missing_head_fails_closed(busy):
