@@ -141,6 +141,8 @@ def test_shift_wheel_and_brackets_change_the_brush_and_the_outline_is_drawn(wind
     assert yellow > 10
     QTest.keyClick(window, Qt.Key_Escape)
     assert ctl.tool is None and axial.interaction is None
+    ctl.set_tool("eraser")  # set in code: the tool bar follows
+    assert ctl.actions["eraser"].isChecked() and not ctl.actions["navigate"].isChecked()
 
 
 def _mouse_mod(view, kind, pos, modifiers):

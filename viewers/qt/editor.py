@@ -210,6 +210,9 @@ def install(window, max_bytes: int = DEFAULT_MAX_BYTES, min_steps: int = DEFAULT
         ed = ctl._editor
         undo.setEnabled(bool(ed and ed.history.can_undo))
         redo.setEnabled(bool(ed and ed.history.can_redo))
+        tools[ctl.tool or "navigate"].setChecked(True)  # also when set_tool was called directly
+        if sphere.isChecked() != ctl.sphere:
+            sphere.setChecked(ctl.sphere)
         if abs(size.value() - ctl.radius_mm) > 1e-9:
             size.blockSignals(True)
             size.setValue(ctl.radius_mm)
