@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_proposal.py [--network spleen|brainmask|both]
     .venv/bin/python benchmarks/bench_proposal.py --interactive   # NoC and click latency
+    .venv/bin/python benchmarks/bench_proposal.py --quality       # Dice on Colin27
 
 Volume: 256 x 256 x 160 voxels (i, j, k): the real Colin27 T1 head (app/demo/ch2.nii.gz)
 placed in a 256 x 256 x 160 grid of air, intensities scaled to [0, 1].
@@ -190,6 +191,29 @@ def bench(network: str, repeats: int) -> dict:
     }
 
 
+def quality() -> dict:
+    """Dice of both built-in models on Colin27 vs ch2bet > 0 (whole head, held-out half)."""
+    import nibabel as nib
+
+    from models.run import propose
+    from models.train_brainmask import dice, hemisphere_masks
+
+    img = nib.load(str(REPO / "app/demo/ch2.nii.gz"))
+    image = np.asarray(img.dataobj).T
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ img.affine
+    truth = np.asarray(nib.load(str(REPO / "app/demo/ch2bet.nii.gz")).dataobj).T > 0
+    train_half, held_out = hemisphere_masks(image.shape, affine)
+    out = {}
+    for name in ("deepbet", "brainmask-unet"):
+        brain = propose(name, image, affine).labels == 1
+        out[name] = {"dice_whole": round(dice(brain, truth), 4),
+                     "dice_held_out_right_hemisphere": round(dice(brain[held_out],
+                                                                  truth[held_out]), 4),
+                     "dice_training_left_hemisphere": round(dice(brain[train_half],
+                                                                 truth[train_half]), 4)}
+    return out
+
+
 def interactive() -> dict:
     """NoC@90/95 on Colin27 vs ch2bet for both built-in models, and click latency at 256^3."""
     import nibabel as nib
@@ -237,7 +261,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--interactive", action="store_true",
                         help="only NoC@90/95 (simulated clicker) and click latency at 256^3")
+    parser.add_argument("--quality", action="store_true",
+                        help="only the Dice of the built-in models on Colin27 vs ch2bet")
     args = parser.parse_args(argv)
+    if args.quality:
+        print(json.dumps(quality()))
+        return 0
     if args.interactive:
         print(json.dumps(interactive()))
         return 0

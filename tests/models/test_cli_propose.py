@@ -66,3 +66,18 @@ def test_models_list_json_and_register(bundle_factory, tmp_path, capsys):
     assert main(["models", "--registry", str(registry), "list"]) == 0
     assert "REFUSED: changed since registration: models/model.pt was modified" in \
         capsys.readouterr().out
+
+
+def test_models_list_imports_neither_torch_nor_qt(tmp_path):
+    import subprocess
+    import sys
+
+    probe = ("import sys, io, contextlib\n"
+             "from app.cli.main import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             f"    code = main(['models', '--registry', {str(tmp_path / 'r.json')!r}, 'list'])\n"
+             "print(code, sorted({m.split('.')[0] for m in sys.modules} & "
+             "{'torch', 'monai', 'PySide6'}))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120).stdout.strip().splitlines()[-1]
+    assert out == "0 []"
