@@ -298,3 +298,12 @@ def test_add_and_remove_segment_are_undoable():
     assert sid not in seg.segments
     ed.redo()
     assert seg.segments[sid].name == "tumour"
+
+
+def test_add_segment_record_names_the_new_segment():
+    ed = make_editor()
+    records = []
+    ed.history.recorded.connect(records.append)
+    sid = logical.add_segment(ed, "tumour").segment_id
+    assert (records[0].tool, records[0].segment_id, records[0].segment_name) == ("add_segment", sid, "tumour")
+    assert records[0].voxels_changed == 0 and records[0].segments_changed

@@ -101,6 +101,7 @@ class Command:
         return sum(d.nbytes for d in self.diffs) + 300 * (len(self.segments_after) + 1)
 
     def record(self, action: str) -> ChangeRecord:
+        """The change record of this command for ``action`` ("apply", "undo", "redo")."""
         before, after = self.hash_before, self.hash_after
         if action == "undo":
             before, after = after, before
@@ -108,12 +109,14 @@ class Command:
                             self.voxels_changed, self.bbox, before, after, self.meta_changed)
 
     def undo(self, seg: Segmentation) -> None:
+        """Restore the state before the command: old voxel values, segment slots, layers."""
         for d in reversed(self.diffs):
             d.apply(seg.layers[d.layer], "old")
         del seg.layers[self.n_layers_before:]
         self._emit(seg, restore_segments(seg, self.segments_after, self.segments_before))
 
     def redo(self, seg: Segmentation) -> None:
+        """Replay the command: new voxel values, segment slots, layers."""
         if self.n_layers_after:
             seg.ensure_layer(self.n_layers_after - 1)
         for d in self.diffs:
@@ -194,6 +197,7 @@ class History:
         return cmd
 
     def abort(self, txn: Transaction) -> None:
+        """Undo everything ``txn`` wrote and forget it (nothing is recorded)."""
         if not txn.closed:
             txn.abort()
         if self._open is txn:
@@ -202,13 +206,16 @@ class History:
     # -- undo / redo ----------------------------------------------------------------------
     @property
     def can_undo(self) -> bool:
+        """True when there is a step to undo."""
         return bool(self._undo)
 
     @property
     def can_redo(self) -> bool:
+        """True when there is an undone step to redo."""
         return bool(self._redo)
 
     def undo(self) -> Command | None:
+        """Undo the newest step (aborting an open stroke first); None when there is none."""
         self._abort_open()
         if not self._undo:
             return None
@@ -221,6 +228,7 @@ class History:
         return cmd
 
     def redo(self) -> Command | None:
+        """Redo the newest undone step; None when there is none."""
         self._abort_open()
         if not self._redo:
             return None
@@ -241,6 +249,7 @@ class History:
     # -- bounds ---------------------------------------------------------------------------
     @property
     def nbytes(self) -> int:
+        """Bytes held by all kept commands (undo and redo)."""
         return sum(c.nbytes for c in self._undo) + sum(c.nbytes for c in self._redo)
 
     @property

@@ -41,6 +41,7 @@ def add_segment(editor, name: str, color=None, **codes):
     def fn(txn):
         with txn.segmentation.segments_changed.blocked():
             created.append(txn.segmentation.add_segment(name, color, **codes))
+        txn.segment_id, txn.segment_name = created[0].segment_id, created[0].name  # for the record
 
     editor.run("add_segment", None, fn)
     return created[0]
