@@ -307,3 +307,25 @@ def test_add_segment_record_names_the_new_segment():
     sid = logical.add_segment(ed, "tumour").segment_id
     assert (records[0].tool, records[0].segment_id, records[0].segment_name) == ("add_segment", sid, "tumour")
     assert records[0].voxels_changed == 0 and records[0].segments_changed
+
+
+def test_accepting_a_proposal_is_one_command_that_undo_removes_whole():
+    ed = make_editor(shape=(6, 12, 12), spacing=(1.0, 1.0, 1.0))
+    seg = ed.segmentation
+    organ = seg.add_segment("organ").segment_id
+    full = tuple(slice(0, n) for n in seg.shape)
+    om = np.zeros(seg.shape, bool)
+    om[1:5, 1:10, 1:10] = True
+    ed.set_mask("setup", organ, full, om)
+    before = state(seg)
+    proposal = np.zeros(seg.shape, bool)
+    proposal[2:4, 5:12, 5:12] = True  # overlaps the organ
+    s, cmd = logical.new_segment_from_mask(ed, "tumour (proposal)", proposal)
+    np.testing.assert_array_equal(seg.mask(s.segment_id), proposal)
+    np.testing.assert_array_equal(seg.mask(organ), om)
+    assert cmd.record("apply").segment_name == "tumour (proposal)"
+    assert ed.history.undo_steps == 2
+    ed.undo()
+    assert_state(seg, before)
+    with pytest.raises(ValueError):
+        logical.new_segment_from_mask(ed, "bad", np.zeros((2, 2, 2), bool))

@@ -1,6 +1,9 @@
-"""Logical operations between segments, and segment creation/removal as commands."""
+"""Logical operations between segments, and segment creation/removal as commands
+(including accepting a proposal as one command)."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from viewers.edit import painter
 from viewers.edit.morphology import segment_bbox
@@ -45,6 +48,33 @@ def add_segment(editor, name: str, color=None, **codes):
 
     editor.run("add_segment", None, fn)
     return created[0]
+
+
+def new_segment_from_mask(editor, name: str, mask, tool: str = "accept_proposal", color=None, **codes):
+    """Create a segment holding ``mask`` (a boolean array on the image grid) as ONE command.
+
+    This is how a proposal is accepted: undo removes both the voxels and the segment.
+    The editor's policy applies (e.g. ``overwrite_others`` takes the voxels from other
+    segments; the default lets the new segment overlap them).
+
+    Returns
+    -------
+    (Segment, Command or None)
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != tuple(editor.segmentation.shape):
+        raise ValueError(f"mask shape {mask.shape} is not the image grid {editor.segmentation.shape}")
+    created = []
+
+    def fn(txn):
+        with txn.segmentation.segments_changed.blocked():
+            seg = txn.segmentation.add_segment(name, color, **codes)
+        created.append(seg)
+        txn.segment_id, txn.segment_name = seg.segment_id, seg.name
+        painter.add(txn, seg.segment_id, painter.full_box(mask.shape), mask, editor.policy, editor.image)
+
+    cmd = editor.run(tool, None, fn)
+    return created[0], cmd
 
 
 def remove_segment(editor, segment_id: int):
