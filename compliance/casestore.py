@@ -184,8 +184,8 @@ class CaseStore:
         self.require("label.save", [case_id])
         rec = self._case_record(case_id)
         labels.check(tuple(rec["shape"]))
-        canon = records.canonical_bytes(labels)
-        digest = hashlib.sha256(canon).hexdigest()
+        canon = records.canonical_parts(labels)  # zero-copy views: hashed, then compressed
+        digest = records.content_hash(labels, canon)
         d = self._case_dir(case_id)
         fsio.remove_stale_tmp(d / "v")
         with self.edit_lock(case_id, lock_timeout):

@@ -54,8 +54,8 @@ def _arrays(labels: LabelSet) -> list[np.ndarray]:
     return out
 
 
-def canonical_bytes(labels: LabelSet) -> bytes:
-    """The canonical serialisation (hashed, and compressed for storage)."""
+def canonical_parts(labels: LabelSet) -> list:
+    """The canonical serialisation as pieces (header bytes, then zero-copy array views)."""
     arrays = _arrays(labels)
     header = {
         "arrays": [[list(a.shape), a.dtype.str] for a in arrays],
@@ -65,11 +65,19 @@ def canonical_bytes(labels: LabelSet) -> bytes:
         "provenance_legend": labels.provenance_legend,
     }
     h = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    return b"".join([_MAGIC, struct.pack(">I", len(h)), h] + [a.tobytes() for a in arrays])
+    return [_MAGIC + struct.pack(">I", len(h)) + h] + [memoryview(a).cast("B") for a in arrays]
 
 
-def content_hash(labels: LabelSet) -> str:
-    return hashlib.sha256(canonical_bytes(labels)).hexdigest()
+def canonical_bytes(labels: LabelSet) -> bytes:
+    """The canonical serialisation (hashed, and compressed for storage)."""
+    return b"".join(canonical_parts(labels))
+
+
+def content_hash(labels: LabelSet, parts: list | None = None) -> str:
+    h = hashlib.sha256()
+    for part in parts if parts is not None else canonical_parts(labels):
+        h.update(part)
+    return h.hexdigest()
 
 
 def from_canonical(data: bytes) -> LabelSet:
@@ -89,10 +97,17 @@ def from_canonical(data: bytes) -> LabelSet:
                     header["provenance_legend"])
 
 
-def pack(meta: dict, payload: bytes, level: int = 1) -> bytes:
-    """``meta`` JSON + zlib-compressed payload (label maps compress 50-500x)."""
+def pack(meta: dict, payload, level: int = 1) -> bytes:
+    """``meta`` JSON + zlib-compressed payload (label maps compress 50-500x).
+
+    ``payload`` is bytes or a list of pieces (compressed as one stream, without
+    first joining them into one copy).
+    """
     m = json.dumps(meta, sort_keys=True).encode()
-    return struct.pack(">I", len(m)) + m + zlib.compress(payload, level)
+    comp = zlib.compressobj(level)
+    pieces = payload if isinstance(payload, list) else [payload]
+    out = [struct.pack(">I", len(m)), m] + [comp.compress(p) for p in pieces] + [comp.flush()]
+    return b"".join(out)
 
 
 def unpack(data: bytes) -> tuple[dict, bytes]:
