@@ -1,0 +1,57 @@
+"""Fine-tuning a micro-model from approved labels: split, training, held-out Dice, weights."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from models.errors import ModelError
+from models.finetune import Case, fine_tune, spec_for, split_cases
+from models.registry import resolve, sha256_file
+from models.run import propose
+
+
+def test_the_split_is_deterministic_disjoint_and_keeps_a_training_case():
+    ids = [f"case{n}" for n in range(10)]
+    train, val = split_cases(ids, 0.2, seed=3)
+    assert (train, val) == split_cases(list(reversed(ids)), 0.2, seed=3)
+    assert len(val) == 2 and not set(train) & set(val) and set(train) | set(val) == set(ids)
+    assert split_cases(["only"], 0.5, 0) == (["only"], [])
+    assert split_cases(["a", "b"], 0.1, 0)[1] != []
+
+
+@pytest.fixture(scope="module")
+def cases(colin_t1, colin_brain):
+    img = nib.load(str(colin_t1))
+    image = np.asarray(img.dataobj).T[::2, ::2, ::2]
+    mask = (np.asarray(nib.load(str(colin_brain)).dataobj).T > 0)[::2, ::2, ::2]
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ img.affine @ np.diag([2.0, 2.0, 2.0, 1.0])
+    mirrored = affine.copy()
+    mirrored[:3, 0] = -affine[:3, 0]
+    mirrored[:3, 3] = affine[:3, :3] @ [image.shape[2] - 1, 0, 0] + affine[:3, 3]
+    darker = (255 * (image / 255.0) ** 1.3).astype(np.float32)
+    return [Case("a", image, affine, mask), Case("b", image[:, :, ::-1], mirrored, mask[:, :, ::-1]),
+            Case("c", darker, affine, mask)]
+
+
+def test_fine_tuning_writes_new_weights_and_measures_held_out_cases(cases, tmp_path):
+    out = tmp_path / "ft.pt"
+    steps = []
+    result = fine_tune("brainmask-unet", cases, out, steps=12, holdout=0.34, seed=1,
+                       progress=lambda d, t, s: steps.append(d))
+    parent = resolve("brainmask-unet")
+    assert steps == list(range(1, 13))
+    assert result.parent_model_id == "brainmask-unet@1"
+    assert result.parent_weights_sha256 == parent.weights_sha256
+    assert result.weights_sha256 == sha256_file(out) != parent.weights_sha256
+    assert len(result.validation_cases) == 1 and len(result.training_cases) == 2
+    assert set(result.validation_dice) == set(result.validation_cases)
+    assert result.mean_validation_dice > 0.9
+    spec = spec_for(result, "brainmask-site", "2")
+    proposal = propose(spec, cases[0].image, cases[0].affine_lps)
+    assert proposal.model_id == "brainmask-site@2"
+    assert proposal.weights_sha256 == result.weights_sha256
+
+
+def test_only_state_dict_models_can_be_fine_tuned(cases, tmp_path):
+    with pytest.raises(ModelError, match="deepbet: fine-tuning is available"):
+        fine_tune("deepbet", cases, tmp_path / "x.pt", steps=1)
