@@ -131,3 +131,19 @@ def test_undo_leaves_segments_added_or_renamed_outside_the_history_alone():
     assert not seg.mask(a).any()
     ed.redo()
     assert set(seg.segments) == {a, b} and seg.mask(a).any()
+
+
+def test_undo_during_a_drag_cancels_only_that_drag():
+    ed = make_editor()
+    sid = ed.segmentation.add_segment("s").segment_id
+    _stroke(ed, sid, (10.0, 20.0, 6.0))
+    first = ed.segmentation.mask(sid).copy()
+    s = ed.begin_stroke(sid, 2.0)
+    s.add((30.0, 20.0, 6.0))
+    assert ed.undo() is None
+    np.testing.assert_array_equal(ed.segmentation.mask(sid), first)
+    assert ed.history.undo_steps == 1 and s.txn.closed
+    with pytest.raises(RuntimeError):
+        s.add((31.0, 20.0, 6.0))
+    ed.undo()
+    assert not ed.segmentation.mask(sid).any()

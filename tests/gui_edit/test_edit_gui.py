@@ -240,3 +240,18 @@ def test_histogram_drag_sets_the_threshold_range(window, qtbot):
     lo, hi = ctl.intensity_range
     assert lo == pytest.approx(150.0, abs=1e-6) and hi == pytest.approx(200.0)  # clipped to the data
     assert window.findChild(QDoubleSpinBox, "edit_range_lo").value() == pytest.approx(150.0)
+
+
+def test_ctrl_z_during_a_drag_cancels_the_drag(window):
+    seg = window.segmentation
+    axial = window.views[0]
+    QTest.keyClick(window, Qt.Key_B)
+    k = axial.slice_index
+    _mouse(axial, QEvent.MouseButtonPress, axial.screen_point((20.0, 20.0, k)))
+    _mouse(axial, QEvent.MouseMove, axial.screen_point((24.0, 20.0, k)), Qt.NoButton, Qt.LeftButton)
+    assert seg.mask(1).any()
+    QTest.keyClick(window, Qt.Key_Z, Qt.ControlModifier)
+    assert not seg.mask(1).any()
+    _mouse(axial, QEvent.MouseMove, axial.screen_point((28.0, 20.0, k)), Qt.NoButton, Qt.LeftButton)
+    _mouse(axial, QEvent.MouseButtonRelease, axial.screen_point((28.0, 20.0, k)), Qt.LeftButton, Qt.NoButton)
+    assert not seg.mask(1).any() and not window.edit_controller.editor().history.can_undo

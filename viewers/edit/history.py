@@ -174,6 +174,7 @@ class History:
         if self._open is not None and not self._open.closed:
             self._open.abort()
         self._open = Transaction(self.segmentation, tool, segment_id)
+        self.changed.emit()  # undo is now possible (it cancels this transaction)
         return self._open
 
     def commit(self, txn: Transaction) -> Command | None:
@@ -186,6 +187,7 @@ class History:
         txn.notify()
         cmd = Command(txn)
         if cmd.empty:
+            self.changed.emit()
             return None
         if cmd.meta_changed:
             self.segmentation.segments_changed.emit()
@@ -202,12 +204,13 @@ class History:
             txn.abort()
         if self._open is txn:
             self._open = None
+        self.changed.emit()
 
     # -- undo / redo ----------------------------------------------------------------------
     @property
     def can_undo(self) -> bool:
-        """True when there is a step to undo."""
-        return bool(self._undo)
+        """True when undo would do something (a step to undo, or a stroke in progress)."""
+        return bool(self._undo) or (self._open is not None and not self._open.closed)
 
     @property
     def can_redo(self) -> bool:
@@ -215,8 +218,16 @@ class History:
         return bool(self._redo)
 
     def undo(self) -> Command | None:
-        """Undo the newest step (aborting an open stroke first); None when there is none."""
-        self._abort_open()
+        """Undo the newest step; None when there is none.
+
+        During an open stroke (Ctrl+Z while the mouse is still down) only that stroke is
+        cancelled: it is the edit the user sees as the last one.
+        """
+        if self._open is not None and not self._open.closed:
+            self._abort_open()
+            self.changed.emit()
+            return None
+        self._open = None
         if not self._undo:
             return None
         cmd = self._undo.pop()

@@ -82,6 +82,9 @@ class BrushInteraction(_Tool):
 
     def move(self, view, ijk, event) -> bool:
         self.cursor = np.asarray(ijk, float)
+        if self.stroke is not None and self.stroke.txn.closed:
+            self.stroke = None  # cancelled meanwhile (Ctrl+Z during the drag, another tool ran)
+            return True
         if self.stroke is None:
             self._redraw(view)
             return False
@@ -93,7 +96,8 @@ class BrushInteraction(_Tool):
         if self.stroke is None:
             return False
         stroke, self.stroke = self.stroke, None
-        stroke.commit()
+        if not stroke.txn.closed:
+            stroke.commit()
         self.controller.rendered()
         return True
 
