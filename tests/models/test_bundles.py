@@ -154,3 +154,43 @@ def test_registration_pins_files_and_refuses_a_changed_bundle(bundle_factory, tm
     (folder / "scripts" / "evil.py").write_text("x = 1\n")
     with pytest.raises(BundleRefused, match="scripts/evil.py was added"):
         registry.spec("spleen")
+
+
+def _add_script_transform(folder):
+    """Insert a transform imported from the bundle's own scripts/ folder into its config."""
+    path = folder / "configs" / "inference.json"
+    config = json.loads(path.read_text())
+    config["preprocessing"]["transforms"].insert(
+        -1, {"_target_": "scripts.custom.Negate", "keys": "@image_key"})
+    path.write_text(json.dumps(config))
+
+
+def test_a_bundle_imports_transforms_from_its_own_scripts_folder(bundle_factory, small_ct,
+                                                                  tmp_path):
+    import sys
+
+    from conftest import make_bundle
+
+    vol, affine = small_ct
+    folder = bundle_factory("spleen_ct_segmentation")
+    _add_script_transform(folder)
+    with pytest.raises(BundleRefused, match="imports scripts.custom.Negate but the bundle has "
+                                            "no scripts/ folder"):
+        propose(bundle_spec(folder), vol, affine)
+    (folder / "scripts").mkdir()
+    (folder / "scripts" / "__init__.py").write_text("")
+    (folder / "scripts" / "custom.py").write_text(
+        "from monai.transforms import MapTransform\n"
+        "class Negate(MapTransform):\n"
+        "    def __call__(self, data):\n"
+        "        d = dict(data)\n"
+        "        for key in self.keys:\n"
+        "            d[key] = 1.0 - d[key]\n"
+        "        return d\n")
+    negated = propose(bundle_spec(folder), vol, affine)
+    assert negated.labels.shape == vol.shape
+    assert "scripts" not in sys.modules and "scripts.custom" not in sys.modules
+    (tmp_path / "plain").mkdir()
+    plain = propose(bundle_spec(make_bundle(tmp_path / "plain", "spleen_ct_segmentation")),
+                    vol, affine)   # same weights (same seed), no script transform
+    assert (negated.confidence != plain.confidence).any()   # the script transform ran
