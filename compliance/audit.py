@@ -249,8 +249,8 @@ class AuditLog:
                              seq=last_seq + 1, kind="truncated")
 
     # -- reading and verifying ------------------------------------------------------------
-    def verify(self, keys: AuditKeys, expected_signing_public: bytes | None = None
-               ) -> tuple[int, list[dict]]:
+    def verify(self, keys: AuditKeys, expected_signing_public: bytes | None = None,
+               anchor: tuple[int, str] | None = None) -> tuple[int, list[dict]]:
         """Check the whole log; return (entries verified, decrypted entries).
 
         Raises :class:`AuditError` naming the first entry that was modified,
@@ -258,7 +258,12 @@ class AuditLog:
         """
         from compliance.audit_verify import verify_log
 
-        return verify_log(self, keys, expected_signing_public)
+        return verify_log(self, keys, expected_signing_public, anchor)
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the checkpoint audit/HEAD names: the anchor to keep elsewhere."""
+        head = json.loads(self.head_path.read_bytes())
+        return int(head["seq"]), str(head["hash"])
 
 
 def load_keys(audit_key: bytes, signing_raw: bytes, sealing_raw: bytes) -> AuditKeys:

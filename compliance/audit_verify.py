@@ -35,8 +35,14 @@ def _fail(seq, kind, message):
     raise AuditError(f"audit: entry {seq} {kind}: {message}", seq=seq, kind=kind)
 
 
-def verify_log(log, keys, expected_signing_public: bytes | None = None):
-    """Verify ``log`` (an :class:`~compliance.audit.AuditLog`); see the module docstring."""
+def verify_log(log, keys, expected_signing_public: bytes | None = None,
+               anchor: tuple[int, str] | None = None):
+    """Verify ``log`` (an :class:`~compliance.audit.AuditLog`); see the module docstring.
+
+    ``anchor`` = (seq, hash) of a checkpoint recorded outside the workspace earlier (what
+    ``audit verify`` prints): the log must still hold exactly that checkpoint, which catches
+    a rewrite by someone holding the keys and a rollback of the whole workspace.
+    """
     public = keys.signing_public
     if expected_signing_public is not None and expected_signing_public != public:
         raise AuditError("audit: the workspace's published signing key differs from the key "
@@ -127,9 +133,24 @@ def verify_log(log, keys, expected_signing_public: bytes | None = None):
     for e in entries:
         if last_cp and e["seq"] > last_cp[0] and not e.get("sealed_without_login"):
             _fail(e["seq"], "not sealed", "written by a session after the last checkpoint")
+    if anchor is not None:
+        _check_anchor(anchor, entries, expect)
     out = [{k: v for k, v in e.items() if k != "_hash_ok"} for e in entries
            if not e.get("checkpoint")]
     return expect - 1, out
+
+
+def _check_anchor(anchor, entries, expect):
+    aseq, ahash = anchor
+    if aseq >= expect:
+        _fail(expect, "truncated", f"the log ends before checkpoint {aseq} of the external "
+                                   "anchor (truncated or rolled back)")
+    found = next((e for e in entries if e["seq"] == aseq), None)
+    if found is None or not found.get("checkpoint"):
+        _fail(aseq, "modified", "the external anchor names a checkpoint here")
+    if found["hash"] != ahash:
+        _fail(aseq, "modified", "checkpoint differs from the external anchor: the log up to "
+                                "it was rewritten")
 
 
 def _check_head(log, verifier, last_cp, expect, entries):

@@ -134,11 +134,15 @@ class Session(CaseStore, ReviewOps, AdminOps):
         self.logout()
 
     # -- audit trail (auditors) ----------------------------------------------------------
-    def verify_audit(self) -> tuple[int, list[dict]]:
-        """Verify the whole audit trail; return (entries verified, entries)."""
+    def verify_audit(self, anchor: tuple[int, str] | None = None) -> tuple[int, list[dict]]:
+        """Verify the whole audit trail; return (entries verified, entries).
+
+        ``anchor``: a (seq, hash) printed by an earlier verification and kept outside the
+        workspace; the log must still contain that exact checkpoint.
+        """
         self.require("audit.verify")
         n, entries = self.ws.audit_log.verify(self._audit_keys,
-                                              b64d(self.ws.meta["signing_public"]))
+                                              b64d(self.ws.meta["signing_public"]), anchor)
         self.audit("audit.verify", details={"entries": n})
         return n, entries
 

@@ -17,6 +17,10 @@ def register(subparsers) -> None:
                                      "naming the first entry that was modified, inserted, "
                                      "deleted, reordered or truncated.")
     ver.add_argument("workspace", metavar="DIR")
+    ver.add_argument("--anchor", metavar="SEQ:HASH",
+                     help="a head printed by an earlier verify and kept outside the workspace: "
+                          "the log must still contain it (detects rewrites by key holders and "
+                          "rollback of the whole workspace)")
     add_auth(ver)
     ver.set_defaults(func=run_verify)
     show = sub.add_parser("show", allow_abbrev=False, help="print verified entries, filtered")
@@ -30,10 +34,22 @@ def register(subparsers) -> None:
     show.set_defaults(func=run_show)
 
 
+def parse_anchor(text: str) -> tuple[int, str]:
+    from app.cli.errors import UsageError
+
+    seq, _, h = text.partition(":")
+    if not seq.isdigit() or len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+        raise UsageError(f"--anchor {text!r}: expected SEQ:HASH as printed by audit verify")
+    return int(seq), h
+
+
 def run_verify(args) -> int:
+    anchor = parse_anchor(args.anchor) if args.anchor else None
     with open_session(args) as s:
-        n, entries = s.verify_audit()
+        n, entries = s.verify_audit(anchor)
+        seq, h = s.ws.audit_log.head()
     print(f"audit trail verified: {n} entries ({n - len(entries)} checkpoints), head sealed")
+    print(f"anchor: {seq}:{h}  (keep it outside the workspace; check later with --anchor)")
     return 0
 
 

@@ -324,3 +324,40 @@ def test_bulk_append_with_periodic_checkpoints(busy):
     err = _first_bad(aud)
     assert err.seq == before + 121 and err.kind == "deleted"
     _write(ws, lines)
+
+
+def test_external_anchor_catches_a_key_holders_rewrite_and_a_rollback(busy, tmp_path):
+    ws, aud = busy
+    keys = aud._audit_keys
+    anchor = ws.audit_log.head()
+    snapshot = {p: p.read_bytes() for p in (ws.audit_log.path, ws.audit_log.head_path)}
+    aud.verify_audit(anchor)  # later: the log still holds the anchored checkpoint
+    assert aud.verify_audit(anchor)[0] > anchor[0]
+    # A key holder rewrites entry 4 and re-signs everything: only the anchor notices.
+    lines = _lines(ws)
+    recs = _recs(lines)
+    recs[3]["_new"] = {"action": "forged"}
+    rechained = _rechain(ws, keys, recs, 0, keep_covers=False, signer=keys.signing)
+    last = json.loads(rechained[-1])
+    sig = keys.signing.sign(audit._head_message(ws.workspace_id, last["seq"], last["h"]))
+    ws.audit_log.head_path.write_text(json.dumps({"seq": last["seq"], "hash": last["h"],
+                                                  "sig": base64.b64encode(sig).decode()}))
+    _write(ws, rechained)
+    aud.verify_audit()  # consistent without the anchor
+    with pytest.raises(AuditError, match="differs from the external anchor") as info:
+        aud.verify_audit(anchor)
+    assert info.value.seq == anchor[0]
+    # A rollback of the log and HEAD to a state before the anchor.
+    for p, data in snapshot.items():
+        p.write_bytes(data)
+    lines = _lines(ws)
+    early = next(i for i in range(len(lines) // 2, 0, -1) if _recs(lines)[i]["k"] == "c")
+    rec = _recs(lines)[early]
+    sig = keys.signing.sign(audit._head_message(ws.workspace_id, rec["seq"], rec["h"]))
+    _write(ws, lines[:early + 1])
+    ws.audit_log.head_path.write_text(json.dumps({"seq": rec["seq"], "hash": rec["h"],
+                                                  "sig": base64.b64encode(sig).decode()}))
+    aud.verify_audit()
+    with pytest.raises(AuditError, match="ends before checkpoint") as info:
+        aud.verify_audit(anchor)
+    assert info.value.seq == len(_lines(ws)) + 1  # the first entry missing

@@ -222,3 +222,16 @@ def test_password_prompt_on_a_terminal_is_not_echoed(tmp_path):
     pwfile.write_bytes(secret + b"\n")
     assert main(["user", "list", str(tmp_path / "ws"), "--user", "boss", "--password-file",
                  str(pwfile)]) == 0
+
+
+def test_verify_prints_an_anchor_that_later_verifies(cli, populated):
+    ws, _ = populated
+    code, out, _ = cli("audit", "verify", ws, user="aud")
+    anchor = out.splitlines()[1].split()[1]
+    assert code == 0 and out.splitlines()[1].startswith("anchor: ")
+    assert cli("audit", "verify", ws, "--anchor", anchor, user="aud")[0] == 0
+    seq, h = anchor.split(":")
+    code, _, err = cli("audit", "verify", ws, "--anchor", f"{seq}:{'0' * 64}", user="aud")
+    assert code == 1 and f"entry {seq} modified: checkpoint differs from the external" in err
+    code, _, err = cli("audit", "verify", ws, "--anchor", "12:abc", user="aud")
+    assert code == 2 and "expected SEQ:HASH" in err
