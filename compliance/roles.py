@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user.manage": frozenset({"admin"}),
     "settings.change": frozenset({"admin"}),
     "keys.rotate": frozenset({"admin"}),
+    "export": frozenset({"reviewer", "admin"}),  # annotators cannot export
     "audit.read": frozenset({"auditor", "admin"}),
     "audit.verify": frozenset({"auditor", "admin"}),
     "audit.write": frozenset(ROLES),  # other layers record their own events (Session.audit)

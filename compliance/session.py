@@ -16,6 +16,7 @@ before the lock), so nothing is lost.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from compliance import roles
 from compliance.admin import AdminOps
@@ -24,6 +25,21 @@ from compliance.casestore import CaseStore
 from compliance.errors import AuthenticationError, PermissionDenied, SessionLocked
 from compliance.keys import b64d
 from compliance.review import ReviewOps
+
+
+@dataclass(frozen=True)
+class ExportKeys:
+    """Workspace signing key (Ed25519), its public bytes, the de-identification HMAC key,
+    and the audit head (hash, seq) to record in an export manifest."""
+
+    signing_key: object
+    signing_public: bytes
+    deidentify_key: bytes
+    audit_head_hash: str
+    audit_head_seq: int
+
+    def __repr__(self) -> str:
+        return f"ExportKeys(<withheld>, audit_head_seq={self.audit_head_seq})"
 
 
 class Session(CaseStore, ReviewOps, AdminOps):
@@ -132,6 +148,25 @@ class Session(CaseStore, ReviewOps, AdminOps):
 
     def __exit__(self, *exc):
         self.logout()
+
+    # -- keys for the export layer --------------------------------------------------------
+    def export_keys(self) -> "ExportKeys":
+        """What :mod:`compliance.export` needs to sign and de-identify a bundle.
+
+        Refused (and audited) for roles without ``export``. The caller audits the export
+        itself with ``session.audit("export", case_ids, details={...})``.
+        """
+        self.require("export")
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        # Derived from the audit key (stable across key rotations, never stored apart):
+        # the same original UID maps to the same new UID in every export of this workspace.
+        deid = HKDF(hashes.SHA256(), 32, None, b"annotrace/deid-uid-hmac/v1"
+                    ).derive(self._audit_keys.audit_key)
+        seq, head = self.ws.audit_log.head()
+        return ExportKeys(self._audit_keys.signing, self._audit_keys.signing_public, deid,
+                          head, seq)
 
     # -- audit trail (auditors) ----------------------------------------------------------
     def verify_audit(self, anchor: tuple[int, str] | None = None) -> tuple[int, list[dict]]:

@@ -81,6 +81,7 @@ def _attempts(session, cid, labels, password):
         "user.manage": lambda: session.add_user("eve", "admin", "a long enough pw"),
         "settings.change": lambda: session.change_setting("lockout_failures", 100),
         "keys.rotate": lambda: session.rotate_keys(password),
+        "export": lambda: session.export_keys(),
         "audit.read": lambda: session.read_audit(),
         "audit.verify": lambda: session.verify_audit(),
     }
@@ -91,6 +92,7 @@ def test_each_role_is_refused_each_forbidden_action(ws, login, case, pw, make_la
     _, cid = case
     session = login(role_user)
     attempts = _attempts(session, cid, make_labels(), pw[role_user])
+    assert set(attempts) | {"audit.write"} == set(roles.PERMISSIONS)  # every action is tried
     forbidden = [a for a in attempts if not roles.allowed(session.role, a)]
     assert forbidden  # every role lacks something
     files_before = sorted(p.relative_to(ws.root) for p in ws.root.rglob("*.enc"))
@@ -249,3 +251,18 @@ def test_default_kdf_is_owasp_argon2id(tmp_path):
     assert slot["kdf"] == ws.meta["kdf"] == {"memory_kib": 19456, "iterations": 2, "lanes": 1,
                                              "alg": "argon2id"}
     assert ws.login("admin", "correct horse battery").role == "admin"
+
+
+def test_export_keys_for_reviewers_and_admins_only(ws, login, case):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    ann, cid = case
+    with pytest.raises(PermissionDenied, match="may not export"):
+        ann.export_keys()
+    a, b = login("rev").export_keys(), login("admin").export_keys()
+    assert a.deidentify_key == b.deidentify_key and len(a.deidentify_key) == 32
+    assert a.signing_public == b.signing_public
+    assert "withheld" in repr(a)
+    Ed25519PublicKey.from_public_bytes(a.signing_public).verify(
+        a.signing_key.sign(b"manifest"), b"manifest")
+    assert b.audit_head_seq > a.audit_head_seq  # the head moves on with each audited action
