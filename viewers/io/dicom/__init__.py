@@ -160,8 +160,9 @@ def read(path, series_uid=None, skip_bad=False, progress=None) -> Volume:
         non_image = [e for e in entries if e.kind == "non-image"]
         if non_image and not any(e.kind == "corrupt" for e in entries):
             kinds = ", ".join(sorted({e.reason for e in non_image}))
-            target = non_image[0].path if len(entries) == 1 else path
-            raise InputError(target, f"no images: only non-image DICOM objects ({kinds})")
+            if len(entries) == 1:
+                raise InputError(non_image[0].path, f"not an image: {kinds}")
+            raise InputError(path, f"no images here, only non-image DICOM objects ({kinds})")
         _raise_nothing(path, entries)
     else:
         group = next(iter(images.values()))

@@ -33,6 +33,10 @@ def check_consistent(frames, where) -> None:
         raise InputError(colour[0].path, f"colour images ({colour[0].samples} samples per "
                                          "pixel, " + colour[0].photometric + ") are not "
                                          "supported; annotrace reads greyscale volumes")
+    palette = [f for f in frames if not f.photometric.startswith("MONOCHROME")]
+    if palette:
+        raise InputError(palette[0].path, f"colour images ({palette[0].photometric}) are not "
+                                          "supported; annotrace reads greyscale volumes")
     sizes = Counter((f.rows, f.cols) for f in frames)
     if len(sizes) > 1:
         parts = "; ".join(f"{r}x{c}: {_names([f for f in frames if (f.rows, f.cols) == (r, c)])}"
@@ -72,7 +76,8 @@ def layout(frames, where) -> tuple[list, np.ndarray, list[str]]:
     warnings: list[str] = []
     first = frames[0]
     if first.pixel_spacing is not None:
-        row_mm, col_mm = first.pixel_spacing  # PixelSpacing = [between rows (j), between columns (i)]
+        # PixelSpacing = [between rows (j), between columns (i)]
+        row_mm, col_mm = first.pixel_spacing
     else:
         row_mm = col_mm = 1.0
         warnings.append("no PixelSpacing: 1 mm pixels assumed")

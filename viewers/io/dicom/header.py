@@ -49,6 +49,7 @@ WANTED = {
     0x00280103: ("PixelRepresentation", _US),
     0x00281052: ("RescaleIntercept", _STR),
     0x00281053: ("RescaleSlope", _STR),
+    0x00283000: ("ModalityLUTSequence", None),
     0x52009229: ("SharedFunctionalGroupsSequence", None),
     0x52009230: ("PerFrameFunctionalGroupsSequence", None),
 }
@@ -113,7 +114,7 @@ def _parse(buf: bytes) -> dict:
             return out
         entry = WANTED.get(tag)
         if entry is not None and entry[1] is None:
-            raise _Unsupported("functional groups: enhanced multi-frame")
+            raise _Unsupported("functional groups or a modality LUT: pydicom reads those")
         if length == _UNDEFINED:
             pos = _skip_undefined_sequence(buf, pos, explicit)
             continue

@@ -8,7 +8,8 @@ from collections import defaultdict
 import numpy as np
 
 from viewers.io.dicom.geometry import check_consistent, layout
-from viewers.io.dicom.pixels import (BadSlice, correct_unused_bits, decode_file, narrowest_int,
+from viewers.io.dicom.pixels import (BadSlice, apply_lut, correct_unused_bits, decode_file,
+                                     narrowest_int,
                                      plan_dtype, rescale_into, rescaled_range, read_native,
                                      stored_dtype)
 from viewers.io.errors import InputError
@@ -133,7 +134,9 @@ class _SliceReader:
 
     def _finish_slice(self, k, frame, raw):
         correct_unused_bits(raw, frame)
-        if self.planned is None:
+        if frame.modality_lut is not None:
+            np.copyto(self.array[k], apply_lut(raw, frame), casting="unsafe")
+        elif self.planned is None:
             self.ranges[k] = (raw.min(), raw.max())
         else:
             rescale_into(raw, self.array[k], frame.slope, frame.intercept)

@@ -29,8 +29,9 @@ def _grouped(attr: str, groups):
     """``attr`` from the first functional group item (per-frame, then shared) that has it."""
     seq = _GROUPS[attr]
     for item in groups:
-        if item is not None and seq in item and len(item[seq]) and attr in item[seq][0]:
-            value = item[seq][0][attr].value
+        items = item.get(seq) if item is not None else None
+        if items and attr in items[0]:
+            value = items[0][attr].value
             if value not in (None, ""):
                 return value
     return None
@@ -79,6 +80,7 @@ def frames_from_dataset(path: Path, ds, where) -> list[Frame]:
     normal = None
     if grid and top_pos and top_ori and len(grid) == n:
         normal = np.cross(top_ori[:3], top_ori[3:])
+    modality_lut = _modality_lut(ds)
     frames = []
     for f in range(n):
         groups = (per[f] if f < len(per) else None, shared)
@@ -107,5 +109,23 @@ def frames_from_dataset(path: Path, ds, where) -> list[Frame]:
             transfer_syntax=ts,
             pixel_offset=where[0] + f * frame_bytes if native else None,
             pixel_length=where[1] if where else None,
-            slice_thickness=float(thickness) if thickness not in (None, "") else None))
+            slice_thickness=float(thickness) if thickness not in (None, "") else None,
+            modality_lut=modality_lut))
     return frames
+
+
+def _modality_lut(ds):
+    """A small dataset holding the Modality LUT Sequence (PS3.3 C.11.1), or None.
+
+    It keeps the file meta so that pydicom's ``apply_modality_lut`` knows the byte order
+    of an OW LUT Data.
+    """
+    if not ds.get("ModalityLUTSequence"):
+        return None
+    from pydicom.dataset import Dataset
+
+    lut = Dataset()
+    lut.ModalityLUTSequence = ds.ModalityLUTSequence
+    lut.file_meta = ds.file_meta
+    lut.set_original_encoding(*ds.original_encoding, ds.original_character_set)
+    return lut

@@ -70,6 +70,8 @@ def plan_dtype(frames) -> np.dtype | None:
     (e.g. 16-bit signed CT with intercept -1024); the loader then reads the stored values
     first and chooses from their actual range, which nearly always fits in place.
     """
+    if frames[0].modality_lut is not None:
+        return apply_lut(np.zeros((1, 1), stored_dtype(frames[0])), frames[0]).dtype
     pairs = {(f.slope, f.intercept) for f in frames}
     if not all(_is_int(s) and _is_int(b) for s, b in pairs):
         return np.dtype(np.float32)
@@ -77,6 +79,13 @@ def plan_dtype(frames) -> np.dtype | None:
     ranges = [rescaled_range(lo, hi, s, b) for s, b in pairs]
     out = narrowest_int(min(r[0] for r in ranges), max(r[1] for r in ranges))
     return None if out.itemsize > stored_dtype(frames[0]).itemsize else out
+
+
+def apply_lut(raw: np.ndarray, frame) -> np.ndarray:
+    """The Modality LUT's output for stored values ``raw`` (pydicom's implementation)."""
+    from pydicom.pixels import apply_modality_lut
+
+    return apply_modality_lut(raw, frame.modality_lut)
 
 
 def correct_unused_bits(raw: np.ndarray, frame) -> None:
@@ -131,6 +140,8 @@ def decode_file(path, frames_wanted: set[int]):
 
     try:
         ds = pydicom.dcmread(path, force=True)
+        if not any(tag in ds for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)):
+            raise BadSlice(None, "truncated file: the pixel data is cut short")
         if "TransferSyntaxUID" not in ds.file_meta:
             from viewers.io.dicom.multiframe import transfer_syntax_of
 

@@ -22,7 +22,7 @@ NON_IMAGE_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.66": "raw data / registration",
     "1.2.840.10008.5.1.4.1.1.481.3": "RTSTRUCT",
     "1.2.840.10008.5.1.4.1.1.481.5": "RTPLAN",
-    "1.2.840.10008.5.1.4.1.1.481.": "RT treatment record",
+    "1.2.840.10008.5.1.4.1.1.481.": "RT plan or record",
     "1.2.840.10008.5.1.4.1.1.11.": "PR",
     "1.2.840.10008.5.1.4.1.1.104.": "encapsulated document",
     "1.2.840.10008.5.1.4.1.1.9.": "waveform",
@@ -66,6 +66,7 @@ class Frame:
     pixel_offset: int | None   # file offset of the frame's bytes (native little endian only)
     pixel_length: int | None   # bytes of the whole Pixel Data value, None when encapsulated
     slice_thickness: float | None = None
+    modality_lut: object = None  # a Dataset with ModalityLUTSequence, when there is one
 
 
 @dataclass
@@ -174,7 +175,6 @@ def _entry_from_pydicom(path: Path) -> FileEntry:
     try:
         with open(path, "rb") as handle:
             ds = pydicom.dcmread(handle, stop_before_pixels=True, force=True)
-            ds.SeriesInstanceUID  # noqa: B018 - make a garbled file fail here
             implicit, little = ds.original_encoding
             where = hdr.pixel_position_after(handle, explicit=not implicit) if little else None
             if where is None:
@@ -183,19 +183,22 @@ def _entry_from_pydicom(path: Path) -> FileEntry:
                 has_pixels = any(t in full for t in hdr.PIXEL_DATA_TAGS)
             else:
                 has_pixels = True
+        if "SOPClassUID" not in ds and "Rows" not in ds and "Modality" not in ds:
+            return FileEntry(path, "not-dicom", "not a DICOM file")
+        # Converting the values here makes a garbled header fail here, as "corrupt".
+        entry = FileEntry(path, "image", series_uid=str(ds.get("SeriesInstanceUID", "")),
+                          study_uid=str(ds.get("StudyInstanceUID", "")),
+                          frame_uid=str(ds.get("FrameOfReferenceUID", "")),
+                          modality=str(ds.get("Modality", "")),
+                          description=str(ds.get("SeriesDescription", "")))
+        sop_class = str(ds.get("SOPClassUID", ""))
     except (InvalidDicomError, EOFError, ValueError, KeyError, AttributeError, TypeError,
             OSError, OverflowError) as exc:
         return FileEntry(path, "corrupt", _first_line(exc))
-    if "SOPClassUID" not in ds and "Rows" not in ds and "Modality" not in ds:
-        return FileEntry(path, "not-dicom", "not a DICOM file")
-    entry = FileEntry(path, "image", series_uid=str(ds.get("SeriesInstanceUID", "")),
-                      study_uid=str(ds.get("StudyInstanceUID", "")),
-                      frame_uid=str(ds.get("FrameOfReferenceUID", "")),
-                      modality=str(ds.get("Modality", "")),
-                      description=str(ds.get("SeriesDescription", "")))
-    kind = non_image_kind(str(ds.get("SOPClassUID", "")))
+    kind = non_image_kind(sop_class)
     if kind or not has_pixels or "Rows" not in ds:
-        entry.kind, entry.reason = "non-image", kind or "no pixel data"
+        entry.kind = "non-image"
+        entry.reason = kind or ("no pixel data" if not has_pixels else "no image attributes")
         return entry
     try:
         entry.frames = frames_from_dataset(path, ds, where)
