@@ -79,10 +79,35 @@ class Session(CaseStore, ReviewOps, AdminOps):
             raise SessionLocked("the session is locked; unlock it with your password")
         if self.frozen is not None:
             raise self.frozen
-        rec = {"time": utc_now(), "user": self.name, "user_id": self.user_id, "role": self.role,
-               "action": action, "objects": [str(o) for o in objects], "before": before,
-               "after": after, "details": details or {}}
-        return self.ws.audit_log.append([rec], self._audit_keys)[0]
+        return self.ws.audit_log.append([self._record(action, objects, before, after, details)],
+                                        self._audit_keys)[0]
+
+    def audit_edits(self, case_id: str, records) -> list[int]:
+        """Append the editor's change records (``viewers.edit.ChangeRecord`` or any object
+        with the same attributes) as ``label.edit`` entries, in one append and checkpoint.
+
+        Segment names are left out (free text); the segment id, tool, undo/redo, voxel
+        count, bounding box and the region hashes before/after are kept.
+        """
+        self.require("label.save", [case_id])
+        out = []
+        for r in records:
+            bbox = getattr(r, "bbox", None)
+            out.append(self._record("label.edit", [case_id], getattr(r, "hash_before", None),
+                                    getattr(r, "hash_after", None), {
+                "tool": str(r.tool), "step": str(getattr(r, "action", "apply")),
+                "segment_id": getattr(r, "segment_id", None),
+                "voxels_changed": int(getattr(r, "voxels_changed", 0)),
+                "bbox": [list(map(int, b)) for b in bbox] if bbox else None,
+                "segments_changed": bool(getattr(r, "segments_changed", False))}))
+        if not out:
+            return []
+        return self.ws.audit_log.append(out, self._audit_keys)
+
+    def _record(self, action, objects, before, after, details) -> dict:
+        return {"time": utc_now(), "user": self.name, "user_id": self.user_id, "role": self.role,
+                "action": action, "objects": [str(o) for o in objects], "before": before,
+                "after": after, "details": details or {}}
 
     def require(self, action: str, objects=()) -> None:
         """Refuse (and audit the refusal) unless the role may perform ``action``."""

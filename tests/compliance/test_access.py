@@ -266,3 +266,24 @@ def test_export_keys_for_reviewers_and_admins_only(ws, login, case):
     Ed25519PublicKey.from_public_bytes(a.signing_public).verify(
         a.signing_key.sign(b"manifest"), b"manifest")
     assert b.audit_head_seq > a.audit_head_seq  # the head moves on with each audited action
+
+
+def test_editor_change_records_are_audited_in_one_append(ws, login, case, pw):
+    from viewers.edit.history import ChangeRecord
+    import dataclasses
+
+    ann, cid = case
+    fields = {f.name for f in dataclasses.fields(ChangeRecord)}
+    values = {"tool": "paint", "action": "apply", "segment_id": 2, "segment_name": "Tumour X",
+              "voxels_changed": 123, "bbox": ((1, 3), (0, 4), (2, 6)), "hash_before": "a" * 64,
+              "hash_after": "b" * 64, "segments_changed": False}
+    rec = ChangeRecord(**{k: v for k, v in values.items() if k in fields})
+    undo = dataclasses.replace(rec, action="undo", hash_before="b" * 64, hash_after="a" * 64)
+    seqs = ann.audit_edits(cid, [rec, undo])
+    assert seqs[1] == seqs[0] + 1
+    edits = [e for e in login("aud").read_audit(case=cid) if e["action"] == "label.edit"]
+    assert [(e["details"]["step"], e["before"][:1], e["details"]["bbox"]) for e in edits] == [
+        ("apply", "a", [[1, 3], [0, 4], [2, 6]]), ("undo", "b", [[1, 3], [0, 4], [2, 6]])]
+    assert "Tumour X" not in json.dumps(edits)
+    with pytest.raises(PermissionDenied):
+        login("rev").audit_edits(cid, [rec])
