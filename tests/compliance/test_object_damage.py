@@ -74,7 +74,6 @@ def test_truncated_objects_fail(ws, two_cases, name):
 
 def test_swapped_files_fail(ws, two_cases):
     ann, (a, b) = two_cases
-    ca, cb = ws.root / "cases" / a, ws.root / "cases" / b
     pairs = [((a, "v/000001.enc"), (a, "v/000002.enc")),   # versions of one case
              ((a, "v/000002.enc"), (b, "v/000002.enc")),   # same version, two cases
              ((a, "case.enc"), (b, "case.enc")),           # two patients' records
