@@ -31,6 +31,8 @@ def is_dicom_file(path) -> bool:
 
 
 def _files(path: Path) -> list[Path]:
+    if not path.exists():
+        raise InputError(path, "no such file or directory")
     if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
         raise InputError(path, "permission denied")
     if path.is_file():
@@ -38,7 +40,10 @@ def _files(path: Path) -> list[Path]:
     if not path.is_dir():
         raise InputError(path, "no such file or directory")
     found = []
-    for root, dirs, names in os.walk(path):
+    def refuse(err: OSError):
+        raise InputError(err.filename, (err.strerror or str(err)).lower())
+
+    for root, dirs, names in os.walk(path, onerror=refuse):
         dirs.sort()
         found += [Path(root) / n for n in sorted(names) if not n.startswith(".")]
     if not found:
@@ -114,7 +119,7 @@ def scan(path, progress=None) -> list[SeriesSummary]:
 def _raise_nothing(path: Path, entries) -> None:
     corrupt = [e for e in entries if e.kind == "corrupt"]
     if corrupt:
-        raise InputError(corrupt[0].path, f"truncated or corrupt DICOM file ({corrupt[0].reason})")
+        raise InputError(corrupt[0].path, corrupt[0].reason)
     if len(entries) == 1:
         raise InputError(entries[0].path, entries[0].reason or "not a DICOM image")
     raise InputError(path, f"no DICOM images among {len(entries)} files")
@@ -182,7 +187,7 @@ def _folder_warnings(entries, skip_bad) -> list[str]:
     out = []
     corrupt = [e for e in entries if e.kind == "corrupt"]
     if corrupt and not skip_bad:
-        raise InputError(corrupt[0].path, f"truncated or corrupt DICOM file ({corrupt[0].reason})")
+        raise InputError(corrupt[0].path, corrupt[0].reason)
     if corrupt:
         out.append(f"skipped {len(corrupt)} corrupt file(s) (--skip-bad): "
                    + ", ".join(e.path.name for e in corrupt[:5]))

@@ -63,6 +63,10 @@ class _Unsupported(Exception):
     """The fast parser cannot index this file; pydicom will."""
 
 
+class _Truncated(Exception):
+    """The whole file was read and it ends inside an element."""
+
+
 def has_preamble(head: bytes) -> bool:
     """True when ``head`` (the first 132 bytes or more) carries the DICOM Part 10 magic."""
     return len(head) >= 132 and head[128:132] == b"DICM"
@@ -83,13 +87,19 @@ def parse_fast(path) -> dict | None:
         buf = handle.read(CHUNK)
     if not has_preamble(buf):
         return None
+    whole = len(buf) < CHUNK
     try:
-        return _parse(buf)
-    except (_Unsupported, struct.error, IndexError, UnicodeDecodeError):
+        return _parse(buf, whole)
+    except _Truncated:
+        return {"_truncated": True}
+    except (struct.error, IndexError):
+        # Running off the end of a file read whole means the file is cut short.
+        return {"_truncated": True} if whole else None
+    except (_Unsupported, UnicodeDecodeError):
         return None
 
 
-def _parse(buf: bytes) -> dict:
+def _parse(buf: bytes, whole: bool) -> dict:
     out: dict = {}
     pos = 132
     # File meta information: always explicit VR little endian, group 0002.
@@ -98,13 +108,19 @@ def _parse(buf: bytes) -> dict:
         if tag == 0x00020010:
             out["TransferSyntaxUID"] = _text(buf[pos:pos + length])
         pos += length
+    if whole and pos + 8 > len(buf):
+        raise _Truncated()
     ts = out.get("TransferSyntaxUID")
     if not ts or ts in _NOT_FAST:
         raise _Unsupported(ts)
     explicit = ts != IMPLICIT_LE
     n = len(buf)
     while True:
+        if whole and pos == n:
+            return out  # a complete file without pixel data
         if pos + 8 > n:
+            if whole:
+                raise _Truncated()
             raise _Unsupported("header longer than the chunk read")
         tag, vr, length, pos = _element_header(buf, pos, explicit)
         if tag in PIXEL_DATA_TAGS:
@@ -119,6 +135,8 @@ def _parse(buf: bytes) -> dict:
             pos = _skip_undefined_sequence(buf, pos, explicit)
             continue
         if pos + length > n:
+            if whole and tag not in PIXEL_DATA_TAGS:
+                raise _Truncated()
             raise _Unsupported("element runs past the chunk")
         if entry is not None:
             raw = buf[pos:pos + length]

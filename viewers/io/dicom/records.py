@@ -107,7 +107,10 @@ def index_file(path: Path) -> FileEntry:
     try:
         info = hdr.parse_fast(path)
     except OSError as exc:
-        return FileEntry(path, "corrupt", f"cannot read: {exc.strerror or exc}")
+        return FileEntry(path, "corrupt", f"cannot read: {(exc.strerror or str(exc)).lower()}")
+    if info is not None and info.get("_truncated"):
+        return FileEntry(path, "corrupt", "truncated or corrupt DICOM file (it ends inside "
+                                          "the header)")
     if info is not None and (_num(info.get("NumberOfFrames"), 1, int) or 1) == 1:
         return _entry_from_fast(path, info)
     if not looks_like_dicom(path):
@@ -184,6 +187,9 @@ def _entry_from_pydicom(path: Path) -> FileEntry:
             else:
                 has_pixels = True
         if "SOPClassUID" not in ds and "Rows" not in ds and "Modality" not in ds:
+            if hdr.has_preamble(_head(path)):
+                return FileEntry(path, "corrupt", "truncated or corrupt DICOM file (no "
+                                                  "readable header after the preamble)")
             return FileEntry(path, "not-dicom", "not a DICOM file")
         # Converting the values here makes a garbled header fail here, as "corrupt".
         entry = FileEntry(path, "image", series_uid=str(ds.get("SeriesInstanceUID", "")),
@@ -194,7 +200,7 @@ def _entry_from_pydicom(path: Path) -> FileEntry:
         sop_class = str(ds.get("SOPClassUID", ""))
     except (InvalidDicomError, EOFError, ValueError, KeyError, AttributeError, TypeError,
             OSError, OverflowError) as exc:
-        return FileEntry(path, "corrupt", _first_line(exc))
+        return FileEntry(path, "corrupt", f"truncated or corrupt DICOM file ({_first_line(exc)})")
     kind = non_image_kind(sop_class)
     if kind or not has_pixels or "Rows" not in ds:
         entry.kind = "non-image"
@@ -203,9 +209,14 @@ def _entry_from_pydicom(path: Path) -> FileEntry:
     try:
         entry.frames = frames_from_dataset(path, ds, where)
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
-        return FileEntry(path, "corrupt", f"unreadable image header ({_first_line(exc)})")
+        return FileEntry(path, "corrupt", f"corrupt image header ({_first_line(exc)})")
     entry.multiframe = len(entry.frames) > 1
     return entry
+
+
+def _head(path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(132)
 
 
 def _first_line(exc: BaseException) -> str:
