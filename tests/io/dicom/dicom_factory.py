@@ -70,7 +70,7 @@ def write_series(folder, n_slices=12, rows=32, cols=40, orientation="axial",
                  dtype=np.int16, bits_stored=None, slope=1.0, intercept=0.0, seed=0,
                  transfer_syntax=ExplicitVRLittleEndian, shuffle_names=True, descending=False,
                  modality="CT", positions=None, photometric="MONOCHROME2", series_uid=None,
-                 study_uid=None, values=None, name_prefix="") -> dict:
+                 study_uid=None, values=None, name_prefix="", private_bytes=0) -> dict:
     """Write a series and return what was written.
 
     Parameters
@@ -87,6 +87,8 @@ def write_series(folder, n_slices=12, rows=32, cols=40, orientation="axial",
         File names in random order, unrelated to position and InstanceNumber.
     values : ndarray (k, j, i), optional
         Stored pixel values; default random within the stored range.
+    private_bytes : int
+        Size of a vendor private block (scanners write several kB of them, e.g. Siemens CSA).
 
     Returns
     -------
@@ -138,6 +140,9 @@ def write_series(folder, n_slices=12, rows=32, cols=40, orientation="axial",
             ds.RescaleIntercept = intercept
             ds.RescaleType = "HU" if modality == "CT" else "US"
         ds.WindowCenter, ds.WindowWidth = 40, 400
+        if private_bytes:
+            block = ds.private_block(0x0029, "FACTORY CSA HEADER", create=True)
+            block.add_new(0x10, "OB", bytes(private_bytes))
         ds.PixelData = np.ascontiguousarray(values[k]).astype(dt.newbyteorder("<")).tobytes()
         ds.file_meta = FileMetaDataset()
         ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
