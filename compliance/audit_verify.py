@@ -54,6 +54,7 @@ def verify_log(log, keys, expected_signing_public: bytes | None = None,
     data = log.path.read_bytes() if log.path.exists() else b""
     prev, expect, entries = genesis(ws), 1, []
     pending: list[list] = []  # [seq, hash] since the last checkpoint
+    cps: list[tuple] = []  # (seq, covers, signature, first covered seq)
     last_cp = None  # (seq, hash)
     lines = data.split(b"\n")[:-1] if data else []
     parsed = []
@@ -89,27 +90,19 @@ def verify_log(log, keys, expected_signing_public: bytes | None = None,
                 covers, sig = cp["covers"], base64.b64decode(cp["sig"])
             except (ValueError, KeyError, TypeError):
                 _fail(seq, "modified", "not a valid checkpoint")
-            signed_ok = True
-            try:
-                verifier.verify(sig, _checkpoint_message(ws, seq, covers))
-            except InvalidSignature:
-                signed_ok = False
-            if signed_ok:
-                # The signed list pins every covered hash: a re-chained entry shows up here.
-                actual = {s: hh for s, hh in pending}
-                for s, hh in covers:
-                    if actual.get(s) != hh:
-                        _fail(s, "modified", f"checkpoint {seq} signed another hash for it "
-                                             "(the chain was rewritten)")
-                if [s for s, _ in covers] != [s for s, _ in pending]:
-                    _fail(pending[0][0] if pending else seq, "modified",
-                          f"checkpoint {seq} covers other entries")
-            else:
-                first = pending[0][0] if pending else seq
-                _fail(first, "modified",
-                      f"checkpoint {seq} (covering entries {first}..{seq - 1}) is not signed by "
-                      "the "
-                      "workspace key (wrong key, or the chain was rewritten)")
+            first = pending[0][0] if pending else seq
+            cps.append((seq, covers, sig, first))
+            # The covered hashes must be the entries' own. Its signature is checked here
+            # only when they differ (to tell a rewritten entry from a forged checkpoint);
+            # otherwise the signed HEAD authenticates the whole chain at once, below.
+            actual = {s: hh for s, hh in pending}
+            differs = next((s for s, hh in covers if actual.get(s) != hh), None)
+            if differs is None and [s for s, _ in covers] != [s for s, _ in pending]:
+                differs = first
+            if differs is not None:
+                _check_signature(verifier, ws, cps[-1])
+                _fail(differs, "modified", f"checkpoint {seq} signed another hash for it "
+                                           "(the chain was rewritten)")
             pending, last_cp = [], (seq, h)
             entries.append({"seq": seq, "checkpoint": True, "hash": h, "_hash_ok": True})
         elif kind in ("e", "s"):
@@ -129,7 +122,7 @@ def verify_log(log, keys, expected_signing_public: bytes | None = None,
         prev, expect = h, seq + 1
     if data and not data.endswith(b"\n"):
         _fail(expect, "truncated", "the last line is incomplete")
-    _check_head(log, verifier, last_cp, expect, entries)
+    _check_head(log, verifier, last_cp, expect, entries, cps)
     for e in entries:
         if last_cp and e["seq"] > last_cp[0] and not e.get("sealed_without_login"):
             _fail(e["seq"], "not sealed", "written by a session after the last checkpoint")
@@ -153,15 +146,35 @@ def _check_anchor(anchor, entries, expect):
                                 "it was rewritten")
 
 
-def _check_head(log, verifier, last_cp, expect, entries):
+def _check_signature(verifier, ws, cp) -> None:
+    seq, covers, sig, first = cp
+    try:
+        verifier.verify(sig, _checkpoint_message(ws, seq, covers))
+    except InvalidSignature:
+        _fail(first, "modified", f"checkpoint {seq} (covering entries {first}..{seq - 1}) is not "
+                                 "signed by the workspace key (wrong key, or the chain was "
+                                 "rewritten)")
+
+
+def _check_head(log, verifier, last_cp, expect, entries, cps):
+    """HEAD's signature authenticates the chain up to the checkpoint it names; any
+    checkpoint written after it (HEAD lags after a crash) is checked on its own. On a
+    mismatch every checkpoint signature is checked to name the first bad window."""
+    ws = log.workspace_id
     if not log.head_path.exists():
         _fail(expect, "truncated", "audit/HEAD is missing, so the log's end cannot be proven "
                                    "(the log should be sealed)")
     try:
         head = json.loads(log.head_path.read_bytes())
         hseq, hhash = int(head["seq"]), head["hash"]
-        verifier.verify(base64.b64decode(head["sig"]), _head_message(log.workspace_id, hseq, hhash))
-    except (ValueError, KeyError, TypeError, InvalidSignature):
+        sig = base64.b64decode(head["sig"])
+    except (ValueError, KeyError, TypeError):
+        _fail(expect, "truncated", "audit/HEAD is damaged")
+    try:
+        verifier.verify(sig, _head_message(ws, hseq, hhash))
+    except InvalidSignature:
+        for cp in cps:
+            _check_signature(verifier, ws, cp)
         _fail(expect, "truncated", "audit/HEAD is not signed by the workspace key")
     if hseq >= expect:
         _fail(expect, "truncated", f"the log ends before checkpoint {hseq} that audit/HEAD names")
@@ -169,4 +182,9 @@ def _check_head(log, verifier, last_cp, expect, entries):
         _fail(expect, "truncated", "the log holds no checkpoint")
     seen = {e["seq"]: e["hash"] for e in entries if e.get("checkpoint")}
     if seen.get(hseq) != hhash:
-        _fail(hseq, "modified", "audit/HEAD names an entry that is not a checkpoint")
+        for cp in cps:
+            _check_signature(verifier, ws, cp)
+        _fail(hseq, "modified", "audit/HEAD names another checkpoint here")
+    for cp in cps:
+        if cp[0] > hseq:
+            _check_signature(verifier, ws, cp)

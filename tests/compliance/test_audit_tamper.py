@@ -361,3 +361,31 @@ def test_external_anchor_catches_a_key_holders_rewrite_and_a_rollback(busy, tmp_
     with pytest.raises(AuditError, match="ends before checkpoint") as info:
         aud.verify_audit(anchor)
     assert info.value.seq == len(_lines(ws)) + 1  # the first entry missing
+
+
+def test_head_signed_with_another_key_fails(busy):
+    ws, aud = busy
+    head = json.loads(ws.audit_log.head_path.read_text())
+    other = Ed25519PrivateKey.generate()
+    head["sig"] = base64.b64encode(other.sign(audit._head_message(
+        ws.workspace_id, head["seq"], head["hash"]))).decode()
+    ws.audit_log.head_path.write_text(json.dumps(head))
+    assert "HEAD is not signed by the workspace key" in str(_first_bad(aud))
+
+
+def test_checkpoint_after_a_lagging_head_is_checked_on_its_own(busy):
+    """HEAD lags one checkpoint after a crash; that newer checkpoint still needs its signature."""
+    ws, aud = busy
+    head = ws.audit_log.head_path.read_bytes()
+    aud.audit("export")  # appends an entry and a checkpoint, then a new HEAD
+    ws.audit_log.head_path.write_bytes(head)  # as if the process died before the HEAD write
+    n, _ = aud.verify_audit()
+    ws.audit_log.head_path.write_bytes(head)
+    lines = _lines(ws)
+    last = len(lines) - 3  # the "export" checkpoint, written after HEAD's
+    recs = _recs(lines)
+    assert recs[last]["k"] == "c"
+    _write(ws, _rechain(ws, aud._audit_keys, recs, last, keep_covers=False,
+                        signer=Ed25519PrivateKey.generate()))
+    err = _first_bad(aud)
+    assert err.seq == last and "not signed by the workspace key" in str(err)
