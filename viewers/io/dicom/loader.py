@@ -9,9 +9,8 @@ import numpy as np
 
 from viewers.io.dicom.geometry import check_consistent, layout
 from viewers.io.dicom.pixels import (BadSlice, apply_lut, correct_unused_bits, decode_file,
-                                     narrowest_int,
-                                     plan_dtype, rescale_into, rescaled_range, read_native,
-                                     stored_dtype)
+                                     narrowest_int, plan_dtype, read_native, rescale_into,
+                                     rescaled_range, stored_dtype)
 from viewers.io.errors import InputError
 
 

@@ -135,11 +135,17 @@ def read_native(handle, frame, dest_bytes: memoryview, file_size: int) -> None:
 
 def decode_file(path, frames_wanted: set[int]):
     """Yield ``(frame_number, array)`` for the wanted frames of a file, via pydicom."""
+    import warnings
+
     import pydicom
     from pydicom.pixels import iter_pixels
 
     try:
-        ds = pydicom.dcmread(path, force=True)
+        with warnings.catch_warnings():
+            # pydicom warns about a cut-off file and reads on; the reason reaches the user
+            # as the InputError (or --skip-bad warning) below instead.
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=True)
         if not any(tag in ds for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)):
             raise BadSlice(None, "truncated file: the pixel data is cut short")
         if "TransferSyntaxUID" not in ds.file_meta:
