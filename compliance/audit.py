@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -260,6 +260,28 @@ class AuditLog:
 
         return verify_log(self, keys, expected_signing_public, anchor)
 
+    def find_recent(self, keys: AuditKeys, since: str, predicate) -> dict | None:
+        """The newest session entry written at or after UTC time ``since`` that satisfies
+        ``predicate`` (scanning back from the end; for crash recovery, not verification)."""
+        if not self.path.exists():
+            return None
+        aead = AESGCM(keys.audit_key)
+        for raw in reversed(self.path.read_bytes().split(b"\n")):
+            try:
+                rec = json.loads(raw)
+                if rec["k"] != "e":
+                    continue
+                body = base64.b64decode(rec["b"])
+                entry = json.loads(aead.decrypt(body[:12], body[12:],
+                                                _ad(self.workspace_id, rec["seq"], rec["prev"])))
+            except (ValueError, KeyError, TypeError, InvalidTag):
+                continue  # a torn or foreign line: verification reports it, not this
+            if entry.get("time", "") < since:
+                return None
+            if predicate(entry):
+                return entry
+        return None
+
     def head(self) -> tuple[int, str]:
         """(seq, hash) of the checkpoint audit/HEAD names: the anchor to keep elsewhere."""
         head = json.loads(self.head_path.read_bytes())
@@ -274,6 +296,3 @@ def load_keys(audit_key: bytes, signing_raw: bytes, sealing_raw: bytes) -> Audit
 def public_bytes(key) -> bytes:
     return key.public_key().public_bytes(**_RAW)
 
-
-__all__ = ["AuditLog", "AuditKeys", "AuditError", "utc_now", "load_keys", "seal", "unseal",
-           "InvalidSignature", "InvalidTag", "Ed25519PublicKey"]

@@ -218,13 +218,22 @@ class CaseStore:
         """Audit versions whose writer was killed between the version and its audit entry.
 
         A ``v/<n>.audited`` marker follows each ``label.save`` entry; a version without
-        one gets a ``label.save`` entry now, flagged ``recovered`` and naming its author.
-        Called under the case's edit lock.
+        one and without an entry in the log since it was created gets a ``label.save``
+        entry now, flagged ``recovered`` and naming its author. Called under the case's
+        edit lock.
         """
         vdir = self._case_dir(case_id) / "v"
         for n in self._version_numbers(case_id):
             if not (vdir / f"{n:06d}.audited").exists():
                 meta = self._version_meta(case_id, n)
+                if self.ws.audit_log.find_recent(
+                        self._audit_keys, meta["created"],
+                        lambda e: e.get("action") == "label.save"
+                        and e.get("objects") == [case_id]
+                        and e.get("details", {}).get("version") == n):
+                    # Killed between its audit entry and the marker: the entry exists.
+                    fsio.atomic_create(vdir / f"{n:06d}.audited", b"")
+                    continue
                 before = (self._version_meta(case_id, meta["parent"])["content_sha256"]
                           if meta["parent"] else None)
                 self.audit("label.save", [case_id], before=before, after=meta["content_sha256"],
