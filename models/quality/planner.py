@@ -5,8 +5,8 @@ already validated (or like the pool, when pool confidences are given) -- the sam
 them lands at or above the target threshold, and they err at the rate observed so far above
 it. Under that assumption the answer is the smallest number of validated units whose
 Clopper-Pearson bound (at delta / candidates, as in :func:`models.quality.tbal.calibrate`)
-reaches epsilon at the threshold that gives the target coverage. It is a planning estimate,
-not a guarantee: the calibration run on the real data decides.
+reaches epsilon, at whichever grid threshold giving the target coverage needs the fewest. It
+is a planning estimate, not a guarantee: the calibration run on the real data decides.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from models.quality.errors import QualityInputError
 from models.quality.tbal import DEFAULT_GRID, _as_grid, _check_levels, clopper_pearson_upper
 
 ASSUMPTION = ("future validated units are drawn like the current ones (same share at or above "
-              "the target threshold, same error rate there as observed so far)")
+              "the target threshold, same error rate there as observed so far; no validated "
+              "unit there yet counts as no errors)")
 
 #: Searches stop here: beyond it the answer is "not reachable in practice".
 MAX_UNITS = 1_000_000
@@ -95,13 +96,21 @@ def plan_validation(confidence, errors, target_coverage: float, *, epsilon: floa
     if reach.size == 0:  # even the lowest candidate covers too little
         return Plan(target_coverage, None, float(shares[0]), None, int(c.size), None, None,
                     False)
-    t = float(g[reach[-1]])  # the highest threshold that still gives the coverage
-    q = float(shares[reach[-1]])
-    above = c >= t
-    rate = float(e[above].mean()) if above.any() else None
-    need_above = units_needed_above(0.0 if rate is None else rate, epsilon, delta / g.size)
-    if need_above is None:
+    # Every candidate that gives the coverage is a way to reach it; the plan takes the one
+    # that needs the fewest validated units (a lower threshold accepts more units, a higher
+    # one usually errs less).
+    best = None
+    for idx in reach:
+        t, q = float(g[idx]), float(shares[idx])
+        above = c >= t
+        rate = float(e[above].mean()) if above.any() else None
+        need_above = units_needed_above(0.0 if rate is None else rate, epsilon, delta / g.size)
+        total = None if need_above is None else math.ceil(need_above / q)
+        key = (total is None, total or 0, -t)
+        if best is None or key < best[0]:
+            best = (key, t, q, rate, total)
+    _, t, q, rate, total = best
+    if total is None:
         return Plan(target_coverage, t, q, rate, int(c.size), None, None, False)
-    total = math.ceil(need_above / q)
     return Plan(target_coverage, t, q, rate, int(c.size), total, max(0, total - int(c.size)),
                 True)

@@ -115,7 +115,7 @@ def test_guarantee_holds_over_repeated_draws_and_naive_rule_breaks_it():
         naive_t = next(t for t, r in zip(grid, rates) if r <= eps)
         naive_violations += _true_rate(naive_t) > eps
     assert violations / draws <= delta
-    assert naive_violations / draws > 0.3  # the test can tell a rule without the bound
+    assert naive_violations / draws > 0.2  # the test can tell a rule without the bound (0.32)
     assert len(coverage) > 0.9 * draws and np.mean(coverage) > 0.1  # and TBAL is not vacuous
 
 
