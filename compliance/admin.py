@@ -124,7 +124,8 @@ class AdminOps:
 
     def change_setting(self, key: str, value: int) -> None:
         self.require("settings.change")
-        if key not in roles.DEFAULT_SETTINGS or not isinstance(value, int) or value < 1:
+        floor = 0 if key == "blind_readers" else 1
+        if key not in roles.DEFAULT_SETTINGS or not isinstance(value, int) or value < floor:
             raise PolicyError(f"unknown setting {key!r} or bad value {value!r}")
         before = self.ws.settings[key]
         self.ws.meta.setdefault("settings", {})[key] = value

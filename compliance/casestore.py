@@ -24,7 +24,7 @@ import numpy as np
 
 from compliance import fsio, records
 from compliance.audit import utc_now
-from compliance.errors import ComplianceError, NotFoundError
+from compliance.errors import ComplianceError, NotFoundError, PermissionDenied
 from compliance.records import LabelSet
 
 
@@ -133,18 +133,32 @@ class CaseStore:
         return records.unpack_meta(self.ws.read_object_prefix(
             self._keys, f"case/{case_id}/labels", n, d / "v" / _vname(n)))
 
+    def _blinded(self) -> bool:
+        """Double reading: annotators see only their own versions (setting blind_readers)."""
+        return bool(self.ws.settings["blind_readers"]) and self.role == "annotator"
+
+    def _visible_numbers(self, case_id: str) -> list[int]:
+        nums = self._version_numbers(case_id)
+        if self._blinded():
+            nums = [n for n in nums
+                    if self._version_meta(case_id, n)["author_id"] == self.user_id]
+        return nums
+
     def versions(self, case_id: str) -> list[dict]:
-        """Metadata of every version: number, parent, author, time, content hash."""
+        """Metadata of every version the user may see: number, parent, author, time, hash."""
         self.require("label.read", [case_id])
-        out = []
-        for n in self._version_numbers(case_id):
-            out.append(self._version_meta(case_id, n))
-        return out
+        return [self._version_meta(case_id, n) for n in self._visible_numbers(case_id)]
 
     def load_labels(self, case_id: str, version: int | None = None) -> tuple[dict, LabelSet]:
         """A version's metadata and label set (the latest when ``version`` is None)."""
         self.require("label.read", [case_id])
-        nums = self._version_numbers(case_id)
+        nums = self._visible_numbers(case_id)
+        if version is not None and version not in nums and self._blinded() \
+                and version in self._version_numbers(case_id):
+            self.audit("access.denied", [case_id], details={"attempted": "label.read",
+                                                            "version": version, "blinded": True})
+            raise PermissionDenied(f"version {version} of case {case_id} is another reader's "
+                                   "(blinded double reading)")
         if not nums:
             raise NotFoundError(f"case {case_id} has no label version yet")
         n = nums[-1] if version is None else version
@@ -194,8 +208,9 @@ class CaseStore:
             if parent is None:
                 mine = [n for n in nums
                         if self._version_meta(case_id, n)["author_id"] == self.user_id]
-                parent = mine[-1] if mine else (nums[-1] if nums else None)
-            elif parent not in nums:
+                parent = mine[-1] if mine else (nums[-1] if nums and not self._blinded()
+                                                else None)
+            elif parent not in self._visible_numbers(case_id):
                 raise NotFoundError(f"case {case_id} has no version {parent} to build on")
             before = self._version_meta(case_id, parent)["content_sha256"] if parent else None
             n = (nums[-1] if nums else 0) + 1

@@ -33,6 +33,7 @@ DEFAULT_SETTINGS = {
     "lockout_minutes": 15,
     "idle_lock_minutes": 10,
     "password_min_length": 12,
+    "blind_readers": 0,  # 1: annotators see only their own versions (double reading)
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from compliance import fsio
-from compliance.errors import BusyError, IntegrityError, NotFoundError
+from compliance.errors import BusyError, IntegrityError, NotFoundError, PermissionDenied
 
 
 def test_versions_are_immutable_with_parents_per_reader(ws, login, case, make_labels):
@@ -225,3 +225,19 @@ def test_plaintext_files_are_only_the_documented_ones(ws, case):
             json.loads(path.read_text())
         else:
             assert path.name in allowed, rel
+
+
+def test_blinded_double_reading(ws, login, case, make_labels):
+    ann, cid = case  # ann saved version 1
+    login("admin").change_setting("blind_readers", 1)
+    ann2 = login("ann2")
+    assert ann2.versions(cid) == []
+    with pytest.raises(NotFoundError, match="no label version yet"):
+        ann2.load_labels(cid)
+    with pytest.raises(PermissionDenied, match="another reader's"):
+        ann2.load_labels(cid, 1)
+    v = ann2.save_labels(cid, make_labels(seed=8))
+    assert (v["version"], v["parent"]) == (2, None)  # not built on the other reader's work
+    assert [m["version"] for m in ann2.versions(cid)] == [2]
+    assert [m["version"] for m in ann.versions(cid)] == [1]
+    assert [m["version"] for m in login("rev").versions(cid)] == [1, 2]  # reviewers see both
