@@ -191,10 +191,13 @@ class Workspace:
         except (FileNotFoundError, ValueError):
             return {"failures": 0, "locked_until": 0.0, "disabled": False}
 
-    def update_state(self, name: str, **changes) -> dict:
+    def update_state(self, name: str, change=None, **changes) -> dict:
+        """Update an account's lockout state under its lock; ``change(state) -> dict`` is
+        applied to the current state (so two workstations never lose a failure count)."""
         path = self.state_path(name)
         with fsio.locked(path.with_suffix(".lock"), f"the account state of {name!r}"):
-            state = {**self.read_state(name), **changes}
+            state = self.read_state(name)
+            state = {**state, **(change(state) if change else {}), **changes}
             fsio.atomic_replace(path, json.dumps(state).encode())
         return state
 
@@ -207,6 +210,7 @@ class Workspace:
     def check_password(self, name: str, password: str, now: float | None = None):
         """Authenticate ``name``; return the opened slot or raise (and audit) a refusal."""
         now = time.time() if now is None else now
+        name = name.strip().lower()  # user names are lower-case; accept "Alice" for "alice"
         state = self.read_state(name)
         slot = self.read_slot(name)
         if state.get("disabled"):
@@ -224,10 +228,17 @@ class Workspace:
                 self.audit_unauthenticated("login.failed", "", {"reason": "unknown user"})
                 raise AuthenticationError("wrong user name or password")
             s = self.settings
-            failures = state.get("failures", 0) + 1
-            locked = failures >= s["lockout_failures"]
-            self.update_state(name, failures=0 if locked else failures,
-                              locked_until=now + 60 * s["lockout_minutes"] if locked else 0.0)
+            counted = {}
+
+            def count(st):
+                failures = st.get("failures", 0) + 1
+                counted.update(failures=failures, locked=failures >= s["lockout_failures"])
+                if counted["locked"]:
+                    return {"failures": 0, "locked_until": now + 60 * s["lockout_minutes"]}
+                return {"failures": failures, "locked_until": 0.0}
+
+            self.update_state(name, count)
+            failures, locked = counted["failures"], counted["locked"]
             self.audit_unauthenticated("login.failed", name, {"reason": "wrong password",
                                                               "failures": failures})
             if locked:
@@ -264,6 +275,7 @@ class Workspace:
         """Authenticate and return a :class:`~compliance.session.Session` (audited)."""
         from compliance.session import Session
 
+        name = name.strip().lower()
         opened = self.check_password(name, password)
         keys = self.unlock_keys(opened)
         gen = max(keys)

@@ -287,3 +287,21 @@ def test_editor_change_records_are_audited_in_one_append(ws, login, case, pw):
     assert "Tumour X" not in json.dumps(edits)
     with pytest.raises(PermissionDenied):
         login("rev").audit_edits(cid, [rec])
+
+
+def test_failures_from_two_processes_are_all_counted(ws, pw):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom compliance.workspace import Workspace\n"
+            "ws = Workspace.open(sys.argv[1])\n"
+            "for i in range(2):\n"
+            "    try:\n        ws.login('ann', 'wrong password %d' % i)\n"
+            "    except Exception as e:\n        print(type(e).__name__)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(ws.root)], stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert sorted(sum(outs, [])) == ["AuthenticationError"] * 4
+    assert json.loads(ws.state_path("ann").read_text())["failures"] == 4
+    with pytest.raises(LockedOutError):
+        ws.login("ANN", "wrong again, fifth")  # names are case-insensitive
