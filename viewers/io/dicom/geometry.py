@@ -33,6 +33,9 @@ def check_consistent(frames, where) -> None:
         raise InputError(colour[0].path, f"colour images ({colour[0].samples} samples per "
                                          "pixel, " + colour[0].photometric + ") are not "
                                          "supported; annotrace reads greyscale volumes")
+    floats = [f for f in frames if f.pixel_tag != 0x7FE00010]
+    if floats:
+        raise InputError(floats[0].path, "Float Pixel Data (parametric maps) is not supported")
     palette = [f for f in frames if not f.photometric.startswith("MONOCHROME")]
     if palette:
         raise InputError(palette[0].path, f"colour images ({palette[0].photometric}) are not "
@@ -75,7 +78,11 @@ def layout(frames, where) -> tuple[list, np.ndarray, list[str]]:
     """
     warnings: list[str] = []
     first = frames[0]
-    if first.pixel_spacing is not None:
+    if first.pixel_spacing is not None and min(first.pixel_spacing) <= 0:
+        row_mm = col_mm = 1.0  # a zero or negative spacing gives no usable affine
+        warnings.append(f"invalid PixelSpacing {[float(x) for x in first.pixel_spacing]}: "
+                        "1 mm pixels assumed")
+    elif first.pixel_spacing is not None:
         # PixelSpacing = [between rows (j), between columns (i)]
         row_mm, col_mm = first.pixel_spacing
     else:

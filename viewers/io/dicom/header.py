@@ -19,7 +19,8 @@ IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 NATIVE_LE = (IMPLICIT_LE, EXPLICIT_LE)
 #: Transfer syntaxes whose dataset is explicit VR little endian (all encapsulated ones too).
-_NOT_FAST = ("1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")  # big endian, deflated
+DEFLATED = "1.2.840.10008.1.2.1.99"
+_NOT_FAST = ("1.2.840.10008.1.2.2", DEFLATED)  # big endian, deflated
 
 PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel, Float, Double Float Pixel Data
 
@@ -67,6 +68,10 @@ class _Truncated(Exception):
     """The whole file was read and it ends inside an element."""
 
 
+class _OffEnd(Exception):
+    """The parser ran past the bytes it read: a cut-off file, or a header over the chunk."""
+
+
 def has_preamble(head: bytes) -> bool:
     """True when ``head`` (the first 132 bytes or more) carries the DICOM Part 10 magic."""
     return len(head) >= 132 and head[128:132] == b"DICM"
@@ -92,10 +97,10 @@ def parse_fast(path) -> dict | None:
         return _parse(buf, whole)
     except _Truncated:
         return {"_truncated": True}
-    except (struct.error, IndexError):
+    except _OffEnd:
         # Running off the end of a file read whole means the file is cut short.
         return {"_truncated": True} if whole else None
-    except (_Unsupported, UnicodeDecodeError):
+    except (_Unsupported, struct.error, IndexError, UnicodeDecodeError):
         return None
 
 
@@ -132,7 +137,8 @@ def _parse(buf: bytes, whole: bool) -> dict:
         if entry is not None and entry[1] is None:
             raise _Unsupported("functional groups or a modality LUT: pydicom reads those")
         if length == _UNDEFINED:
-            pos = _skip_undefined_sequence(buf, pos, explicit)
+            # An undefined-length UN is a sequence encoded implicit VR (PS3.5 6.2.2).
+            pos = _skip_undefined_sequence(buf, pos, explicit and vr != b"UN")
             continue
         if pos + length > n:
             if whole and tag not in PIXEL_DATA_TAGS:
@@ -150,6 +156,8 @@ def _parse(buf: bytes, whole: bool) -> dict:
 
 
 def _element_header(buf: bytes, pos: int, explicit: bool):
+    if pos + 8 > len(buf):
+        raise _OffEnd()
     group, elem = struct.unpack_from("<HH", buf, pos)
     tag = (group << 16) | elem
     if group == 0xFFFE or not explicit:  # item tags never carry a VR
@@ -157,6 +165,8 @@ def _element_header(buf: bytes, pos: int, explicit: bool):
         return tag, None, length, pos + 8
     vr = buf[pos + 4:pos + 6]
     if vr in _LONG_VRS:
+        if pos + 12 > len(buf):
+            raise _OffEnd()
         (length,) = struct.unpack_from("<I", buf, pos + 8)
         return tag, vr, length, pos + 12
     if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
@@ -177,13 +187,13 @@ def _skip_undefined_sequence(buf: bytes, pos: int, explicit: bool) -> int:
             pos += length
             continue
         while True:  # elements of an item of undefined length, up to the item delimiter
-            tag, _, length, pos = _element_header(buf, pos, explicit)
+            tag, vr, length, pos = _element_header(buf, pos, explicit)
             if tag == _ITEM_END:
                 break
-            pos = (_skip_undefined_sequence(buf, pos, explicit) if length == _UNDEFINED
-                   else pos + length)
+            pos = (_skip_undefined_sequence(buf, pos, explicit and vr != b"UN")
+                   if length == _UNDEFINED else pos + length)
         if pos > len(buf):
-            raise _Unsupported("sequence runs past the chunk")
+            raise _OffEnd()
 
 
 def _text(raw: bytes) -> str:

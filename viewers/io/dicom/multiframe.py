@@ -110,7 +110,8 @@ def frames_from_dataset(path: Path, ds, where) -> list[Frame]:
             pixel_offset=where[0] + f * frame_bytes if native else None,
             pixel_length=where[1] if where else None,
             slice_thickness=float(thickness) if thickness not in (None, "") else None,
-            modality_lut=modality_lut))
+            modality_lut=modality_lut,
+            pixel_tag=where[2] if where else hdr.PIXEL_DATA_TAGS[0]))
     return frames
 
 

@@ -67,6 +67,7 @@ class Frame:
     pixel_length: int | None   # bytes of the whole Pixel Data value, None when encapsulated
     slice_thickness: float | None = None
     modality_lut: object = None  # a Dataset with ModalityLUTSequence, when there is one
+    pixel_tag: int = 0x7FE00010   # Float / Double Float Pixel Data are refused
 
 
 @dataclass
@@ -165,7 +166,8 @@ def _entry_from_fast(path: Path, d: dict) -> FileEntry:
         transfer_syntax=ts, pixel_length=d["_pixel_length"],
         slice_thickness=_num(d.get("SliceThickness")))
     entry.frames.append(Frame(path, 0, position=_vec(d.get("ImagePositionPatient"), 3),
-                              pixel_offset=d["_pixel_offset"] if native else None, **common))
+                              pixel_offset=d["_pixel_offset"] if native else None,
+                              pixel_tag=d["_pixel_tag"], **common))
     return entry
 
 
@@ -179,7 +181,9 @@ def _entry_from_pydicom(path: Path) -> FileEntry:
         with open(path, "rb") as handle:
             ds = pydicom.dcmread(handle, stop_before_pixels=True, force=True)
             implicit, little = ds.original_encoding
-            where = hdr.pixel_position_after(handle, explicit=not implicit) if little else None
+            deflated = str(ds.file_meta.get("TransferSyntaxUID", "")) == hdr.DEFLATED
+            where = (hdr.pixel_position_after(handle, explicit=not implicit)
+                     if little and not deflated else None)
             if where is None:
                 handle.seek(0)
                 full = pydicom.dcmread(handle, force=True, defer_size=256)
