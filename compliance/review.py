@@ -76,16 +76,27 @@ class ReviewOps:
     def submit(self, case_id: str, version: int | None = None) -> dict:
         """Submit a version (default: the latest) for review."""
         self.require("review.submit", [case_id])
-        st = self.review_state(case_id, _checked=True)
-        if st["state"] == "new":
-            raise ComplianceError(f"case {case_id} has no label version to submit")
-        version = st["version"] if version is None else version
-        meta = self._version_meta(case_id, version)
-        if st["state"] == "submitted" and st["version"] == version:
-            raise ComplianceError(f"case {case_id} version {version} is already submitted")
-        event = {"event": "submit", "version": version, "content_sha256": meta["content_sha256"],
-                 "user_id": self.user_id, "user": self.name, "time": utc_now()}
-        self._append_event(case_id, event)
+        with self.edit_lock(case_id):  # the state cannot change between check and event
+            st = self.review_state(case_id, _checked=True)
+            mine = self._visible_numbers(case_id)
+            mine = [n for n in mine if self._version_meta(case_id, n)["author_id"] == self.user_id]
+            if version is None:
+                if not mine:
+                    raise ComplianceError(f"case {case_id} has no label version of yours to "
+                                          "submit")
+                version = mine[-1]
+            elif version not in mine:
+                self.audit("access.denied", [case_id], details={"attempted": "review.submit",
+                                                                "version": version})
+                raise PermissionDenied(f"version {version} of case {case_id} is not yours to "
+                                       "submit")
+            meta = self._version_meta(case_id, version)
+            if st["state"] == "submitted" and st["version"] == version:
+                raise ComplianceError(f"case {case_id} version {version} is already submitted")
+            event = {"event": "submit", "version": version,
+                     "content_sha256": meta["content_sha256"], "user_id": self.user_id,
+                     "user": self.name, "time": utc_now()}
+            self._append_event(case_id, event)
         self.audit("review.submit", [case_id], after=meta["content_sha256"],
                    details={"version": version})
         return event
@@ -105,18 +116,20 @@ class ReviewOps:
     def approve(self, case_id: str, password: str, meaning: str = DEFAULT_MEANING) -> dict:
         """Approve the submitted version with an electronic signature (re-asks the password)."""
         self.require("review.approve", [case_id])
-        st, meta = self._submitted(case_id)
-        opened = self.ws.check_password(self.name, password)
-        if opened.user_id != self.user_id:
-            raise AuthenticationError("wrong user name or password")
-        event = {"event": "approve", "workspace_id": self.ws.workspace_id.hex(),
-                 "case_id": case_id, "version": st["version"],
-                 "content_sha256": meta["content_sha256"], "meaning": meaning or DEFAULT_MEANING,
-                 "signer_id": self.user_id, "signer": self.name, "user_id": self.user_id,
-                 "user": self.name, "time": utc_now()}
-        key = Ed25519PrivateKey.from_private_bytes(opened.signing_key)
-        event["signature"] = base64.b64encode(key.sign(signed_message(event))).decode()
-        self._append_event(case_id, event)
+        with self.edit_lock(case_id):
+            st, meta = self._submitted(case_id)
+            opened = self.ws.check_password(self.name, password)
+            if opened.user_id != self.user_id:
+                raise AuthenticationError("wrong user name or password")
+            event = {"event": "approve", "workspace_id": self.ws.workspace_id.hex(),
+                     "case_id": case_id, "version": st["version"],
+                     "content_sha256": meta["content_sha256"],
+                     "meaning": meaning or DEFAULT_MEANING, "signer_id": self.user_id,
+                     "signer": self.name, "user_id": self.user_id, "user": self.name,
+                     "time": utc_now()}
+            key = Ed25519PrivateKey.from_private_bytes(opened.signing_key)
+            event["signature"] = base64.b64encode(key.sign(signed_message(event))).decode()
+            self._append_event(case_id, event)
         self.audit("review.approve", [case_id], after=meta["content_sha256"],
                    details={"version": st["version"], "meaning": event["meaning"],
                             "signature": event["signature"]})
@@ -125,11 +138,12 @@ class ReviewOps:
     def request_changes(self, case_id: str, reason: str = "") -> dict:
         """Send the submitted version back to its author."""
         self.require("review.request_changes", [case_id])
-        st, meta = self._submitted(case_id)
-        event = {"event": "request_changes", "version": st["version"],
-                 "content_sha256": meta["content_sha256"], "reason": reason,
-                 "user_id": self.user_id, "user": self.name, "time": utc_now()}
-        self._append_event(case_id, event)
+        with self.edit_lock(case_id):
+            st, meta = self._submitted(case_id)
+            event = {"event": "request_changes", "version": st["version"],
+                     "content_sha256": meta["content_sha256"], "reason": reason,
+                     "user_id": self.user_id, "user": self.name, "time": utc_now()}
+            self._append_event(case_id, event)
         self.audit("review.request_changes", [case_id], after=meta["content_sha256"],
                    details={"version": st["version"], "reason_given": bool(reason)})
         return event

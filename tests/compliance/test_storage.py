@@ -241,3 +241,15 @@ def test_blinded_double_reading(ws, login, case, make_labels):
     assert [m["version"] for m in ann2.versions(cid)] == [2]
     assert [m["version"] for m in ann.versions(cid)] == [1]
     assert [m["version"] for m in login("rev").versions(cid)] == [1, 2]  # reviewers see both
+
+
+def test_an_annotator_submits_only_their_own_version(login, case, make_labels):
+    ann, cid = case
+    ann2 = login("ann2")
+    with pytest.raises(Exception, match="no label version of yours"):
+        ann2.submit(cid)
+    with pytest.raises(PermissionDenied, match="not yours to submit"):
+        ann2.submit(cid, 1)
+    ann2.save_labels(cid, make_labels(seed=3))
+    assert ann.submit(cid)["version"] == 1  # ann's own latest, not ann2's newer one
+    assert ann2.submit(cid)["version"] == 2
