@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 
 LABEL_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".dcm")
+#: Without --segments, a map with more values than this is refused (a grey image given by
+#: mistake would otherwise be scored as hundreds of segments); atlases like AAL (116) pass.
+MAX_AUTO_SEGMENTS = 128
 SUMMARY_KEYS = ("dice", "iou", "precision", "recall", "hd95_mm", "asd_mm", "volume_diff_ml",
                 "lesion_f1")
 
@@ -133,6 +136,8 @@ def _fmt(x, digits=3) -> str:
 
 
 def run(args) -> int:
+    import numpy as np
+
     segments = parse_segments(args.segments)
     pairs = pair_files(Path(args.reference), Path(args.labels))
 
@@ -141,6 +146,13 @@ def run(args) -> int:
             ref, ref_aff, spacing, _ = read_label_map(ref_path)
             test, test_aff, _, _ = read_label_map(test_path)
             same_grid(test_path, test_aff, ref_path, ref_aff, test.shape, ref.shape)
+            if segments is None:
+                for path, array in ((ref_path, ref), (test_path, test)):
+                    n = len(np.unique(array)) - 1
+                    if n > MAX_AUTO_SEGMENTS:
+                        raise QualityCliError(
+                            f"{path}: holds {n} label values, an image rather than a label "
+                            "map? name the segments to score with --segments")
             yield name, ref, test, spacing
 
     report = evaluate_pairs(arrays(), segments, not args.no_surface, args.resamples, args.seed)

@@ -61,6 +61,14 @@ def test_quality_refuses_unpaired_files_and_other_grids(tmp_path, capsys):
     assert err.count("\n") == 1 and "other.nii.gz: geometry" in err
 
 
+def test_quality_refuses_a_grey_image_as_label_map(colin_t1, capsys):
+    # ch2.nii.gz is integer-valued (248 non-zero grey levels): refused unless segments are named.
+    levels = len(np.unique(read_volume(colin_t1).array)) - 1
+    assert main(["quality", str(colin_t1), str(colin_t1)]) == 2
+    assert f"holds {levels} label values, an image rather than a label map" in \
+        capsys.readouterr().err
+
+
 def test_agreement_kappa_dice_and_staple_file(tmp_path, capsys):
     a, b, c = _cube(), _cube(), _cube(6)
     paths = [str(_write(tmp_path / f"r{i}.nii.gz", x)) for i, x in enumerate((a, b, c))]

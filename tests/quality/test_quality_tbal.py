@@ -144,3 +144,12 @@ def test_planner_infeasible_when_errors_exceed_epsilon():
     plan = plan_validation(conf, errors, 1.0, epsilon=0.05)
     assert not plan.feasible and plan.total_needed is None
     assert plan.observed_error_rate == pytest.approx(0.1)
+
+
+def test_planner_takes_the_cheapest_threshold_that_gives_the_coverage():
+    # Error-free units at 0.80 and 0.95: 40 % coverage is reached by t = 0.81..0.95 (half the
+    # units above, 2 x 135 needed) and more cheaply by t <= 0.80 (all units above, 135).
+    conf = np.r_[np.full(150, 0.95), np.full(150, 0.80)]
+    plan = plan_validation(conf, np.zeros(300, bool), 0.4)
+    assert plan.target_threshold == 0.8 and plan.share_above == 1.0
+    assert plan.total_needed == 135 and plan.more_needed == 0
