@@ -150,10 +150,17 @@ class Session(CaseStore, ReviewOps, AdminOps):
 
     def unlock(self, password: str) -> None:
         """Re-authenticate; failures count towards the lockout like failed logins."""
+        if self.closed:
+            raise SessionLocked("the session has ended; log in again")
         opened = self.ws.check_password(self.name, password)
         if opened.user_id != self.user_id:
             raise AuthenticationError("wrong user name or password")
         keys = self.ws.unlock_keys(opened)
+        user = self.ws.read_users(keys)["users"].get(self.user_id)
+        if user is None or user["disabled"]:
+            self.closed = True
+            raise AuthenticationError(f"account {self.name!r} is disabled")
+        self.role = user["role"]  # an administrator may have changed it meanwhile
         keyring = json.loads(self.ws.read_object(keys, "keyring", 1,
                                                  self.ws.root / "keys" / "keyring.enc"))
         self._keys, self.key_gen = keys, max(keys)

@@ -235,3 +235,34 @@ def test_verify_prints_an_anchor_that_later_verifies(cli, populated):
     assert code == 1 and f"entry {seq} modified: checkpoint differs from the external" in err
     code, _, err = cli("audit", "verify", ws, "--anchor", "12:abc", user="aud")
     assert code == 2 and "expected SEQ:HASH" in err
+
+
+def test_dicom_import_and_label_save_leave_no_phi(cli, populated, tmp_path, pydicom_data_dir):
+    """A real DICOM file with a real PatientName, imported and labelled through the CLI."""
+    import pydicom
+
+    from viewers.io import read_volume, write_volume
+
+    ws, _ = populated
+    src = pydicom_data_dir / "MR-SIEMENS-DICOM-WithOverlays.dcm"
+    ds = pydicom.dcmread(src, stop_before_pixels=True)
+    name, pid = str(ds.PatientName), str(ds.PatientID)
+    code, out, _ = cli("case", "import", ws, src, user="ann")
+    assert code == 0
+    cid = out.strip()
+    volume = read_volume(src)
+    mask = (volume.array > volume.array.mean()).astype(np.uint8)
+    write_volume(volume.with_array(mask), tmp_path / "mask.nii.gz")
+    code, out, err = cli("label", "save", ws, cid, tmp_path / "mask.nii.gz", user="ann")
+    assert code == 0, err
+    code, out, _ = cli("case", "list", ws, "--json", user="ann")
+    listed = {c["case_id"]: c for c in json.loads(out)["cases"]}
+    assert listed[cid]["modality"] == "MR" and listed[cid]["shape"] == [1, 484, 484]
+    assert name not in out and pid not in out
+    edges = np.flatnonzero(np.diff(mask.reshape(-1)))
+    at = int(edges[len(edges) // 2])
+    needles = [name.encode(), name.split("^")[0].encode(), pid.encode(),
+               mask.tobytes()[at - 24:at + 24]]
+    assert needles[3].count(0) and needles[3].count(1)  # a window with both label values
+    hits = [p for p in ws.rglob("*") if p.is_file() and any(n in p.read_bytes() for n in needles)]
+    assert hits == []
