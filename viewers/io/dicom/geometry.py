@@ -109,7 +109,7 @@ def layout(frames, where) -> tuple[list, np.ndarray, list[str]]:
         gaps = np.diff(distance)
         same = int(np.sum(gaps < SAME_POSITION_MM))
         if same:
-            raise InputError(where, f"{same + 1} or more slices share a position: the series "
+            raise InputError(where, f"slices share a position ({same} repeated): the series "
                              "holds several volumes (echoes, phases or time points), which "
                              "annotrace does not split")
         step = (distance[-1] - distance[0]) / (n - 1)

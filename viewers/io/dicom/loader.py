@@ -36,16 +36,17 @@ def load_frames(frames, where, skip_bad=False, progress=None):
             raise InputError(first.path, f"no readable slice ({bad[min(bad)]})")
         array = _compact(array, sorted(bad))
         ordered, affine, warnings = layout(good, where)
-        names = "; ".join(f"{ordered_name(f)}: {reason}" for f, reason in
-                          [(reader.ordered[k], bad[k]) for k in sorted(bad)][:5])
+        names = "; ".join(f"{_slice_name(reader.ordered[k])}: {bad[k]}" for k in sorted(bad)[:5])
         warnings.append(f"skipped {len(bad)} unreadable slice(s) (--skip-bad): {names}")
-    array = reader.finish(array, sorted(bad))
-    if progress is not None:
-        progress(array.shape[0], array.shape[0], array)
+    final = reader.finish(array, sorted(bad))
+    if progress is not None and (final is not reader.array):
+        # The array changed after the last slice landed (compacted or rescaled at the end).
+        progress(final.shape[0], final.shape[0], final)
+    array = final
     return array, affine, warnings, ordered
 
 
-def ordered_name(frame) -> str:
+def _slice_name(frame) -> str:
     return frame.path.name if frame.frame == 0 else f"{frame.path.name} frame {frame.frame + 1}"
 
 
