@@ -17,6 +17,7 @@ each case a brain mask and a confidence. Error = Dice < tolerance (0.95 by defau
    validated units for coverage X" from one calibration set.
 3. Effort (simulated annotator fixing axial slices worst-first until Dice >= 0.95): voxels
    edited starting from the proposal vs from nothing.
+4. The same effort figure with the project's brainmask-unet on corrupted full-head Colin27.
 """
 
 from __future__ import annotations
@@ -158,6 +159,21 @@ def effort(data, args):
           f"-> {saved:.1%} less effort (per case median {np.median(per_case):.1%})")
 
 
+def unet_effort(args):
+    from tbal_pool import unet_effort as build
+
+    if args.unet_cases <= 0:
+        return
+    print(f"\n4. effort with the project's brainmask-unet ({args.unet_cases} corrupted skull-on "
+          "Colin27 cases at 2 mm)")
+    data = build(REPO, args.unet_cases, seed=args.seed)
+    prop, scratch = data["effort_proposal"].astype(float), data["effort_scratch"].astype(float)
+    print(f"   UNet Dice median {np.median(data['dice']):.3f} (min {data['dice'].min():.3f}); "
+          f"voxels edited to Dice >= 0.95: from proposal {prop.sum():.0f}, from nothing "
+          f"{scratch.sum():.0f} -> {1 - prop.sum() / scratch.sum():.1%} less effort "
+          f"(per case median {np.median(1 - prop / np.maximum(scratch, 1)):.1%})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=900)
@@ -169,6 +185,8 @@ def main() -> int:
     ap.add_argument("--tolerance", type=float, default=0.95)
     ap.add_argument("--calibration-share", type=float, default=0.5,
                     help="share of the cases validated for calibration in each split")
+    ap.add_argument("--unet-cases", type=int, default=30,
+                    help="cases for the effort figure with the project's UNet (0: skip)")
     ap.add_argument("--cache", help="keep the pool's per-case records in this .npz")
     args = ap.parse_args()
     data = load_or_build(args)
@@ -182,6 +200,7 @@ def main() -> int:
     report_splits(*splits(data, args), args)
     curve(data, args)
     effort(data, args)
+    unet_effort(args)
     return 0
 
 

@@ -15,7 +15,7 @@ confidence is a test-time-perturbation agreement: the mean Dice between the prop
 variants (threshold x0.85 and x1.15, erosion radius 2), mapped to [0, 1] by
 ``clip(1 - 10 (1 - agreement), 0, 1)`` so that the 0.50..0.99 threshold grid spans it. The
 project's brainmask-unet was tried as the model; at ~1 s per case on 2 cores it would make the
-pool too slow to build, so it is left for the effort/active-learning figures.
+pool too slow to build, so it serves the effort figure (:func:`unet_effort`) instead.
 
 Per case the builder also simulates an annotator who fixes slices (axial, worst first) until
 Dice >= 0.95, counting the voxels edited: starting from the proposal vs painting from nothing.
@@ -142,4 +142,40 @@ def build_pool(repo, n_cases: int, seed: int = 0, size: int = 64, log=print) -> 
         rec["effort_scratch"].append(correction_effort(np.zeros_like(y), y))
         if (i + 1) % 100 == 0:
             log(f"  {i + 1}/{n_cases} cases, {time.perf_counter() - t0:.0f} s")
+    return {k: np.array(v) for k, v in rec.items()}
+
+
+def unet_effort(repo, n_cases: int, seed: int = 0, log=print) -> dict:
+    """Effort figure with the project's brainmask-unet on corrupted, skull-on Colin27 at 2 mm.
+
+    The full-head ``ch2.nii.gz`` (every 2nd voxel, 2 mm) and its ``ch2bet > 0`` mask get the
+    same random MONAI transforms as the pool; the UNet proposes on the case's LPS grid.
+    """
+    import nibabel as nib
+    import torch
+
+    from models.run import _spec
+
+    torch.set_num_threads(2)
+    head = nib.load(f"{repo}/{REPO_DEMO}/ch2.nii.gz")
+    img = _kji(head.dataobj)[::2, ::2, ::2]
+    mask = _kji(nib.load(f"{repo}/{REPO_DEMO}/ch2bet.nii.gz").dataobj)[::2, ::2, ::2] > 0
+    # index (i, j, k) of the 2 mm grid -> RAS (nibabel) -> LPS (annotrace's convention)
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ head.affine @ np.diag([2.0, 2.0, 2.0, 1.0])
+    model = _spec("brainmask-unet").load(device="cpu")
+    rng = np.random.default_rng(seed + 10)
+    rec = {"dice": [], "effort_proposal": [], "effort_scratch": []}
+    t0 = time.perf_counter()
+    for i in range(n_cases):
+        tf = _transforms(float(rng.uniform(0, 1)))
+        tf.set_random_state(int(rng.integers(2 ** 31)))
+        d = tf({"image": img[None], "label": mask[None].astype(np.float32)})
+        x = np.asarray(d["image"][0], dtype=np.float32)
+        y = np.asarray(d["label"][0]) > 0.5
+        prop = model.propose(x, affine).labels > 0
+        rec["dice"].append(dice(prop, y))
+        rec["effort_proposal"].append(correction_effort(prop, y))
+        rec["effort_scratch"].append(correction_effort(np.zeros_like(y), y))
+        if (i + 1) % 10 == 0:
+            log(f"  unet: {i + 1}/{n_cases} cases, {time.perf_counter() - t0:.0f} s")
     return {k: np.array(v) for k, v in rec.items()}

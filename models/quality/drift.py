@@ -62,6 +62,8 @@ class DriftMonitor:
         The threshold that was in force when an alert suspended it.
     batches : list of BatchEstimate
         History, oldest first.
+    calibrated_at : int
+        Index in ``batches`` of the first batch after the last (re)calibration.
     """
 
     threshold: float | None
@@ -72,6 +74,7 @@ class DriftMonitor:
     seed: int = 0
     suspended_threshold: float | None = None
     batches: list[BatchEstimate] = field(default_factory=list)
+    calibrated_at: int = 0
 
     def __post_init__(self):
         if not 0.0 <= self.spot_check_rate <= 1.0:
@@ -120,6 +123,20 @@ class DriftMonitor:
         """Install the threshold of a new calibration and lift the suspension."""
         self.threshold = threshold
         self.suspended_threshold = None
+        self.calibrated_at = len(self.batches)
+
+    def running(self) -> dict:
+        """Pooled estimate over the batches since the last (re)calibration.
+
+        Returns ``checked``, ``mean_dice`` (weighted by units checked per batch), ``precision``
+        and ``errors``; the means are None before any unit was checked.
+        """
+        recent = [b for b in self.batches[self.calibrated_at:] if b.checked]
+        n = sum(b.checked for b in recent)
+        errors = sum(b.errors for b in recent)
+        mean = sum(b.mean_dice * b.checked for b in recent) / n if n else None
+        return {"checked": n, "errors": errors, "mean_dice": mean,
+                "precision": (n - errors) / n if n else None}
 
     def as_json(self) -> dict:
         return asdict(self)

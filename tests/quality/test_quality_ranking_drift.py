@@ -52,8 +52,11 @@ def test_alert_suspends_threshold_until_recalibrated():
     bad = mon.record_batch("b2", [0.95] * 10 + [0.5] * 10)  # mean 0.725 < tolerance
     assert bad.alert and "mean Dice" in bad.reason
     assert mon.suspended and mon.threshold is None and mon.suspended_threshold == 0.8
+    assert mon.running() == {"checked": 40, "errors": 10, "precision": 0.75,
+                             "mean_dice": pytest.approx((20 * 0.95 + 10 * 0.95 + 10 * 0.5) / 40)}
     mon.recalibrate(0.85)
     assert not mon.suspended and mon.threshold == 0.85
+    assert mon.running()["checked"] == 0 and mon.running()["mean_dice"] is None
     assert DriftMonitor.from_json(mon.as_json()) == mon
 
 
