@@ -117,6 +117,8 @@ class AuditLog:
         self.lock_path = self.folder / "log.lock"
         self.workspace_id = workspace_id
         self.seal_public = seal_public
+        #: True only while Workspace.create writes the first entries
+        self.creating = False
 
     # -- writing --------------------------------------------------------------------------
     def append(self, records: list[dict], keys: AuditKeys | None,
@@ -192,6 +194,11 @@ class AuditLog:
     def _tail_state(self):
         """Entries since the last checkpoint, last seq and hash, and a torn-tail offset."""
         if not self.path.exists():
+            if not self.creating:
+                # Only Workspace.create starts a log; a missing one was deleted.
+                raise AuditError("audit: entry 1 deleted: audit/log.jsonl is missing; nothing "
+                                 "more is written until an administrator restores it",
+                                 seq=1, kind="deleted")
             return [], 0, genesis(self.workspace_id), 0
         size = self.path.stat().st_size
         block, data, torn = 1 << 16, b"", 0

@@ -98,9 +98,11 @@ class Workspace:
                                        private_raw(user_key), kdf))
         rec = {"time": utc_now(), "user": admin, "user_id": user_id, "role": "admin",
                "objects": [], "details": {}}
+        ws.audit_log.creating = True
         ws.audit_log.append([{**rec, "action": "workspace.init"},
                              {**rec, "action": "user.add", "objects": [user_id],
                               "details": {"name": admin, "role": "admin"}}], audit_keys)
+        ws.audit_log.creating = False
         return ws
 
     @classmethod

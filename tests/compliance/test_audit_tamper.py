@@ -389,3 +389,17 @@ def test_checkpoint_after_a_lagging_head_is_checked_on_its_own(busy):
                         signer=Ed25519PrivateKey.generate()))
     err = _first_bad(aud)
     assert err.seq == last and "not signed by the workspace key" in str(err)
+
+
+def test_a_deleted_log_is_not_restarted_by_the_next_login(busy, pw):
+    ws, aud = busy
+    ws.audit_log.path.unlink()
+    with pytest.raises(AuditError, match="entry 1 deleted"):
+        ws.login("ann", pw["ann"])
+    assert not ws.audit_log.path.exists()
+    err = _first_bad(aud)
+    assert err.kind == "truncated" and err.seq == 1
+    ws.audit_log.head_path.unlink()  # both gone: still fails closed
+    assert "should be sealed" in str(_first_bad(aud))
+    with pytest.raises(AuditError):
+        ws.login("ann", "wrong password")
