@@ -207,16 +207,14 @@ def _patient(path: Path) -> PatientInfo:
     """PHI of the series, kept apart from everything that is logged."""
     import pydicom
 
+    keywords = {"name": "PatientName", "patient_id": "PatientID", "birth_date": "PatientBirthDate",
+                "sex": "PatientSex", "accession_number": "AccessionNumber",
+                "study_date": "StudyDate", "institution": "InstitutionName"}
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True, specific_tags=[
-            "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
-            "StudyDate", "InstitutionName"])
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
+                             specific_tags=list(keywords.values()))
+        # Values convert lazily: a garbled one fails here, inside the try.
+        values = {field: str(ds.get(keyword, "") or "") for field, keyword in keywords.items()}
     except Exception:  # noqa: BLE001 - the pixels loaded; identity is optional
         return PatientInfo()
-    return PatientInfo(name=str(ds.get("PatientName", "") or ""),
-                       patient_id=str(ds.get("PatientID", "") or ""),
-                       birth_date=str(ds.get("PatientBirthDate", "") or ""),
-                       sex=str(ds.get("PatientSex", "") or ""),
-                       accession_number=str(ds.get("AccessionNumber", "") or ""),
-                       study_date=str(ds.get("StudyDate", "") or ""),
-                       institution=str(ds.get("InstitutionName", "") or ""))
+    return PatientInfo(**values)

@@ -40,6 +40,9 @@ def check_consistent(frames, where) -> None:
     if palette:
         raise InputError(palette[0].path, f"colour images ({palette[0].photometric}) are not "
                                           "supported; annotrace reads greyscale volumes")
+    empty = [f for f in frames if f.rows < 1 or f.cols < 1]
+    if empty:
+        raise InputError(empty[0].path, f"image of {empty[0].rows} x {empty[0].cols} pixels")
     sizes = Counter((f.rows, f.cols) for f in frames)
     if len(sizes) > 1:
         parts = "; ".join(f"{r}x{c}: {_names([f for f in frames if (f.rows, f.cols) == (r, c)])}"

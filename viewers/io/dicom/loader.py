@@ -69,7 +69,12 @@ class _SliceReader:
         self.planned = plan_dtype(ordered)
         buf = self.planned if self.planned is not None else self.stored
         shape = (len(ordered), first.rows, first.cols)
-        self.array = np.empty(shape, buf)
+        try:
+            self.array = np.empty(shape, buf)
+        except MemoryError:  # e.g. a damaged Rows/Columns: say so rather than crash
+            gib = np.prod(shape, dtype=np.float64) * buf.itemsize / 2**30
+            raise InputError(first.path, f"not enough memory for {shape[0]} x {shape[1]} x "
+                                         f"{shape[2]} {buf} voxels ({gib:.1f} GiB)") from None
         self.inplace = buf.itemsize == self.stored.itemsize
         self.scratch = None if self.inplace else np.empty(shape[1:], self.stored)
         self.ranges: dict[int, tuple] = {}

@@ -155,8 +155,9 @@ def decode_file(path, frames_wanted: set[int]):
         for number, arr in enumerate(iter_pixels(ds)):
             if number in frames_wanted:
                 yield number, arr
-    except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError,
-            TypeError, EOFError, OSError) as exc:
+    except (BadSlice, KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - decoder plugins raise anything, Rust panics too
         text = str(exc).strip().splitlines()
         raise BadSlice(None, "cannot decode pixel data: "
                              + (text[0] if text else type(exc).__name__)) from None

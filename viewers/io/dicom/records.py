@@ -173,7 +173,6 @@ def _entry_from_fast(path: Path, d: dict) -> FileEntry:
 
 def _entry_from_pydicom(path: Path) -> FileEntry:
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     from viewers.io.dicom.multiframe import frames_from_dataset
 
@@ -202,8 +201,7 @@ def _entry_from_pydicom(path: Path) -> FileEntry:
                           modality=str(ds.get("Modality", "")),
                           description=str(ds.get("SeriesDescription", "")))
         sop_class = str(ds.get("SOPClassUID", ""))
-    except (InvalidDicomError, EOFError, ValueError, KeyError, AttributeError, TypeError,
-            OSError, OverflowError) as exc:
+    except Exception as exc:  # noqa: BLE001 - pydicom (force=True) fails on garbage in many ways
         return FileEntry(path, "corrupt", f"truncated or corrupt DICOM file ({_first_line(exc)})")
     kind = non_image_kind(sop_class)
     if kind or not has_pixels or "Rows" not in ds:
@@ -212,7 +210,7 @@ def _entry_from_pydicom(path: Path) -> FileEntry:
         return entry
     try:
         entry.frames = frames_from_dataset(path, ds, where)
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any value pydicom cannot convert
         return FileEntry(path, "corrupt", f"corrupt image header ({_first_line(exc)})")
     entry.multiframe = len(entry.frames) > 1
     return entry
