@@ -22,7 +22,8 @@ from compliance import roles
 from compliance.admin import AdminOps
 from compliance.audit import load_keys, utc_now
 from compliance.casestore import CaseStore
-from compliance.errors import AuthenticationError, PermissionDenied, SessionLocked
+from compliance.errors import (AuthenticationError, NotFoundError, PermissionDenied,
+                               SessionLocked)
 from compliance.keys import b64d
 from compliance.review import ReviewOps
 
@@ -201,17 +202,44 @@ class Session(CaseStore, ReviewOps, AdminOps):
                           head, seq)
 
     # -- audit trail (auditors) ----------------------------------------------------------
-    def verify_audit(self, anchor: tuple[int, str] | None = None) -> tuple[int, list[dict]]:
+    def verify_audit(self, anchor: tuple[int, str] | None = None,
+                     deep: bool = False) -> tuple[int, list[dict]]:
         """Verify the whole audit trail; return (entries verified, entries).
 
         ``anchor``: a (seq, hash) printed by an earlier verification and kept outside the
-        workspace; the log must still contain that exact checkpoint.
+        workspace; the log must still contain that exact checkpoint. ``deep``: also check
+        that every imported case and every saved version the trail records is still in
+        the workspace with the recorded content hash (a deleted or rolled-back version
+        fails, naming the audit entry).
         """
         self.require("audit.verify")
         n, entries = self.ws.audit_log.verify(self._audit_keys,
                                               b64d(self.ws.meta["signing_public"]), anchor)
+        if deep:
+            self._check_objects(entries)
         self.audit("audit.verify", details={"entries": n})
         return n, entries
+
+    def _check_objects(self, entries: list[dict]) -> None:
+        """Every case and label version the trail records must still exist, unchanged."""
+        from compliance.errors import IntegrityError
+
+        for e in entries:
+            action, objs = e.get("action"), e.get("objects") or []
+            if action == "case.import" and not (self.ws.root / "cases" / objs[0] /
+                                                "case.enc").exists():
+                raise IntegrityError(f"case {objs[0]} imported in audit entry {e['seq']} is "
+                                     "missing from the workspace (deleted)")
+            if action == "label.save":
+                cid, n = objs[0], e["details"]["version"]
+                try:
+                    meta = self._version_meta(cid, n)
+                except (NotFoundError, IntegrityError) as exc:
+                    raise IntegrityError(f"case {cid} version {n} saved in audit entry "
+                                         f"{e['seq']} is missing or damaged ({exc})") from None
+                if meta["content_sha256"] != e.get("after"):
+                    raise IntegrityError(f"case {cid} version {n} differs from audit entry "
+                                         f"{e['seq']} (replaced or rolled back)")
 
     def read_audit(self, user: str | None = None, since: str | None = None,
                    case: str | None = None) -> list[dict]:

@@ -17,6 +17,9 @@ def register(subparsers) -> None:
                                      "naming the first entry that was modified, inserted, "
                                      "deleted, reordered or truncated.")
     ver.add_argument("workspace", metavar="DIR")
+    ver.add_argument("--deep", action="store_true",
+                     help="also check that every case and label version the trail records is "
+                          "still in the workspace with the recorded content hash")
     ver.add_argument("--anchor", metavar="SEQ:HASH",
                      help="a head printed by an earlier verify and kept outside the workspace: "
                           "the log must still contain it (detects rewrites by key holders and "
@@ -46,9 +49,10 @@ def parse_anchor(text: str) -> tuple[int, str]:
 def run_verify(args) -> int:
     anchor = parse_anchor(args.anchor) if args.anchor else None
     with open_session(args) as s:
-        n, entries = s.verify_audit(anchor)
+        n, entries = s.verify_audit(anchor, deep=args.deep)
         seq, h = s.ws.audit_log.head()
-    print(f"audit trail verified: {n} entries ({n - len(entries)} checkpoints), head sealed")
+    print(f"audit trail verified: {n} entries ({n - len(entries)} checkpoints), head sealed"
+          + ("; every recorded case and version present and unchanged" if args.deep else ""))
     print(f"anchor: {seq}:{h}  (keep it outside the workspace; check later with --anchor)")
     return 0
 

@@ -83,8 +83,9 @@ def test_full_workflow(cli, populated, tmp_path, colin_t1):
     back = nib.load(out_path)
     assert np.array_equal(np.asarray(back.dataobj), m)
     assert np.allclose(back.affine, nib.load(colin_t1).affine)
-    code, out, _ = cli("audit", "verify", ws, user="aud")
+    code, out, _ = cli("audit", "verify", ws, "--deep", user="aud")
     assert code == 0 and out.startswith("audit trail verified: ")
+    assert "every recorded case and version present and unchanged" in out
     code, out, _ = cli("audit", "show", ws, "--case", cid, "--json", user="aud")
     actions = [e["action"] for e in json.loads(out)["entries"]]
     assert actions == ["case.import", "label.save", "review.submit", "review.request_changes",

@@ -253,3 +253,20 @@ def test_an_annotator_submits_only_their_own_version(login, case, make_labels):
     ann2.save_labels(cid, make_labels(seed=3))
     assert ann.submit(cid)["version"] == 1  # ann's own latest, not ann2's newer one
     assert ann2.submit(cid)["version"] == 2
+
+
+def test_deep_verify_finds_a_deleted_or_rolled_back_version(ws, login, case, make_labels):
+    ann, cid = case
+    ann.save_labels(cid, make_labels(seed=1))
+    aud = login("aud")
+    aud.verify_audit(deep=True)
+    vdir = ws.root / "cases" / cid / "v"
+    two = (vdir / "000002.enc").read_bytes()
+    (vdir / "000002.enc").unlink()  # someone removes the newest version: a silent rollback
+    aud.verify_audit()  # the trail itself is intact...
+    with pytest.raises(IntegrityError, match=f"case {cid} version 2 saved in audit entry"):
+        aud.verify_audit(deep=True)  # ...but it names the version that disappeared
+    (vdir / "000002.enc").write_bytes(two)
+    (ws.root / "cases" / cid / "case.enc").rename(ws.root / "case.enc.bak")
+    with pytest.raises(IntegrityError, match=f"case {cid} imported in audit entry"):
+        aud.verify_audit(deep=True)
