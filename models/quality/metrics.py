@@ -8,7 +8,8 @@ metrics (``compute_hausdorff_distance`` / ``compute_average_surface_distance`` w
 Conventions for empty masks (stated because papers differ): when both the test and the
 reference mask are empty, Dice and IoU are 1 (perfect agreement on "nothing"); precision is
 undefined (``None``) for an empty test mask, recall for an empty reference; surface distances
-are ``None`` unless both masks are non-empty.
+are ``None`` unless both masks are non-empty; lesion-wise F1 is ``None`` when neither mask
+has a lesion and 0 when only one of them has.
 """
 
 from __future__ import annotations
@@ -139,9 +140,12 @@ def segment_metrics(test, ref, spacing_mm, surface: bool = True) -> SegmentMetri
     v_ref, v_test = n_ref * voxel_ml, n_test * voxel_ml
     r_les, t_les, detected, true_test = lesion_counts(test, ref)
     l_prec, l_rec = _ratio(true_test, t_les), _ratio(detected, r_les)
-    l_f1 = (2 * l_prec * l_rec / (l_prec + l_rec) if l_prec is not None and l_rec is not None
-            and (l_prec + l_rec) > 0 else (0.0 if l_prec is not None and l_rec is not None
-                                           else None))
+    if not r_les and not t_les:
+        l_f1 = None  # nothing to detect and nothing detected
+    elif not (true_test and detected):
+        l_f1 = 0.0  # lesions on one side only, or no overlap at all
+    else:
+        l_f1 = 2 * l_prec * l_rec / (l_prec + l_rec)
     diff_pct = _ratio(100.0 * (v_test - v_ref), v_ref)
     return SegmentMetrics(
         dice=dice, iou=iou, precision=_ratio(tp, n_test), recall=_ratio(tp, n_ref), f1=dice,

@@ -72,6 +72,7 @@ def test_empty_masks_conventions():
     ref = _cube((8, 8, 8), (2, 2, 2), 3)
     m = segment_metrics(empty, ref, SPACING)
     assert (m.dice, m.recall, m.precision, m.lesion_recall) == (0.0, 0.0, None, 0.0)
+    assert m.lesion_f1 == 0.0 and segment_metrics(empty, empty, SPACING).lesion_f1 is None
 
 
 def test_lesion_wise_detection_counts_components():
