@@ -220,3 +220,12 @@ def test_scan_reads_no_pixels(tmp_path):
         truncate(path, -2000)
     (summary,) = dicom.scan(tmp_path)
     assert (summary.num_images, summary.shape) == (3, (3, 32, 40))
+
+
+def test_dicomdir_is_passed_over_in_a_folder_and_explained_alone():
+    folder = PYDICOM_TEST_FILES / "dicomdirtests"
+    summaries = dicom.scan(folder)
+    assert all("DICOMDIR" not in " ".join(s.warnings) for s in summaries)
+    assert sum(s.modality == "CT" for s in summaries) >= 2
+    err = refused(folder / "DICOMDIR")
+    assert err.reason == "a DICOMDIR (an index of the files on a medium): read its folder instead"

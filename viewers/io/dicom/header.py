@@ -112,6 +112,8 @@ def _parse(buf: bytes, whole: bool) -> dict:
         tag, vr, length, pos = _element_header(buf, pos, explicit=True)
         if tag == 0x00020010:
             out["TransferSyntaxUID"] = _text(buf[pos:pos + length])
+        elif tag == 0x00020002:
+            out["MediaStorageSOPClassUID"] = _text(buf[pos:pos + length])
         pos += length
     if whole and pos + 8 > len(buf):
         raise _Truncated()

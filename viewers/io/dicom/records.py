@@ -28,6 +28,8 @@ NON_IMAGE_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.9.": "waveform",
     "1.2.840.10008.1.3.10": "DICOMDIR",
 }
+#: A DICOMDIR only indexes the files next to it: read silently past, or explained when given.
+DICOMDIR_REASON = "a DICOMDIR (an index of the files on a medium): read its folder instead"
 #: RT Dose is a 481.x class that does hold a volume.
 _RT_DOSE = "1.2.840.10008.5.1.4.1.1.481.2"
 
@@ -75,7 +77,7 @@ class FileEntry:
     """One file found under the path being read."""
 
     path: Path
-    kind: str                  # "image", "non-image", "not-dicom", "corrupt"
+    kind: str                  # "image", "non-image", "index", "not-dicom", "corrupt"
     reason: str = ""           # why a file is non-image, not DICOM, or corrupt
     series_uid: str = ""
     study_uid: str = ""
@@ -145,9 +147,11 @@ def _entry_from_fast(path: Path, d: dict) -> FileEntry:
                       frame_uid=d.get("FrameOfReferenceUID", ""),
                       modality=d.get("Modality", ""),
                       description=d.get("SeriesDescription", ""))
-    kind = non_image_kind(d.get("SOPClassUID", ""))
+    kind = non_image_kind(d.get("SOPClassUID") or d.get("MediaStorageSOPClassUID", ""))
     if kind or "Rows" not in d or d.get("_pixel_tag") is None:
         entry.kind, entry.reason = "non-image", kind or "no pixel data"
+        if kind == "DICOMDIR":
+            entry.kind, entry.reason = "index", DICOMDIR_REASON
         return entry
     ts = d["TransferSyntaxUID"]
     native = ts in hdr.NATIVE_LE and d["_pixel_length"] is not None \
@@ -189,7 +193,8 @@ def _entry_from_pydicom(path: Path) -> FileEntry:
                 has_pixels = any(t in full for t in hdr.PIXEL_DATA_TAGS)
             else:
                 has_pixels = True
-        if "SOPClassUID" not in ds and "Rows" not in ds and "Modality" not in ds:
+        if "SOPClassUID" not in ds and "Rows" not in ds and "Modality" not in ds \
+                and "DirectoryRecordSequence" not in ds:
             if hdr.has_preamble(_head(path)):
                 return FileEntry(path, "corrupt", "truncated or corrupt DICOM file (no "
                                                   "readable header after the preamble)")
@@ -200,13 +205,17 @@ def _entry_from_pydicom(path: Path) -> FileEntry:
                           frame_uid=str(ds.get("FrameOfReferenceUID", "")),
                           modality=str(ds.get("Modality", "")),
                           description=str(ds.get("SeriesDescription", "")))
-        sop_class = str(ds.get("SOPClassUID", ""))
+        meta = getattr(ds, "file_meta", None)
+        sop_class = str(ds.get("SOPClassUID", "")
+                        or (meta.get("MediaStorageSOPClassUID", "") if meta else ""))
     except Exception as exc:  # noqa: BLE001 - pydicom (force=True) fails on garbage in many ways
         return FileEntry(path, "corrupt", f"truncated or corrupt DICOM file ({_first_line(exc)})")
     kind = non_image_kind(sop_class)
     if kind or not has_pixels or "Rows" not in ds:
         entry.kind = "non-image"
         entry.reason = kind or ("no pixel data" if not has_pixels else "no image attributes")
+        if kind == "DICOMDIR":
+            entry.kind, entry.reason = "index", DICOMDIR_REASON
         return entry
     try:
         entry.frames = frames_from_dataset(path, ds, where)
