@@ -94,7 +94,7 @@ def frames_from_dataset(path: Path, ds, where) -> list[Frame]:
         thickness = _grouped("SliceThickness", groups) or ds.get("SliceThickness")
         frames.append(Frame(
             path=path, frame=f, rows=rows, cols=cols, samples=samples,
-            photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
+            photometric=str(ds.get("PhotometricInterpretation") or "MONOCHROME2"),
             bits_allocated=bits, bits_stored=int(ds.get("BitsStored", bits) or bits),
             signed=int(ds.get("PixelRepresentation", 0) or 0) == 1,
             slope=float(slope if slope is not None else ds.get("RescaleSlope", 1.0) or 1.0),

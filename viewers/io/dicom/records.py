@@ -126,7 +126,7 @@ def _num(text, default=None, cast=float):
         return default
     try:
         return cast(float(str(text).split("\\")[0]))
-    except ValueError:
+    except (ValueError, OverflowError):  # garbage, or int() of inf/nan
         return default
 
 
@@ -149,7 +149,9 @@ def _entry_from_fast(path: Path, d: dict) -> FileEntry:
                       description=d.get("SeriesDescription", ""))
     kind = non_image_kind(d.get("SOPClassUID") or d.get("MediaStorageSOPClassUID", ""))
     if kind or "Rows" not in d or d.get("_pixel_tag") is None:
-        entry.kind, entry.reason = "non-image", kind or "no pixel data"
+        entry.kind = "non-image"
+        entry.reason = kind or ("no pixel data" if d.get("_pixel_tag") is None
+                                else "no image attributes")
         if kind == "DICOMDIR":
             entry.kind, entry.reason = "index", DICOMDIR_REASON
         return entry
@@ -160,7 +162,7 @@ def _entry_from_fast(path: Path, d: dict) -> FileEntry:
     samples, bits = d.get("SamplesPerPixel", 1), d.get("BitsAllocated", 0)
     common = dict(
         rows=rows, cols=cols, samples=samples,
-        photometric=d.get("PhotometricInterpretation", "MONOCHROME2"),
+        photometric=d.get("PhotometricInterpretation") or "MONOCHROME2",
         bits_allocated=bits, bits_stored=d.get("BitsStored", bits),
         signed=d.get("PixelRepresentation", 0) == 1,
         slope=_num(d.get("RescaleSlope"), 1.0), intercept=_num(d.get("RescaleIntercept"), 0.0),
