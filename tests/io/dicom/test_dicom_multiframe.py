@@ -120,3 +120,12 @@ def test_multiframe_file_of_shared_positions_is_refused(tmp_path):
     ds.save_as(path)
     with pytest.raises(InputError, match="slices share a position"):
         dicom.read(path)
+
+
+def test_rescale_beyond_int64_gives_float32(tmp_path):
+    written = write_series(tmp_path, n_slices=2, dtype=np.uint16, bits_stored=12, slope=1.0,
+                           intercept=1e20, modality="MR", shuffle_names=False)
+    volume = dicom.read(tmp_path)
+    assert volume.array.dtype == np.float32
+    np.testing.assert_array_equal(volume.array,
+                                  (written["stored"] + 1e20).astype(np.float32))

@@ -77,7 +77,10 @@ def plan_dtype(frames) -> np.dtype | None:
         return np.dtype(np.float32)
     lo, hi = _stored_range(frames[0])
     ranges = [rescaled_range(lo, hi, s, b) for s, b in pairs]
-    out = narrowest_int(min(r[0] for r in ranges), max(r[1] for r in ranges))
+    try:
+        out = narrowest_int(min(r[0] for r in ranges), max(r[1] for r in ranges))
+    except ValueError:  # absurd slope/intercept: only floats hold it
+        return np.dtype(np.float32)
     return None if out.itemsize > stored_dtype(frames[0]).itemsize else out
 
 
