@@ -1,6 +1,7 @@
 """Loading a DICOM CT series: annotrace vs SimpleITK's ImageSeriesReader, in one run.
 
     .venv/bin/python benchmarks/bench_dicom_load.py [--slices 300] [--size 512] [--reps 5]
+                                                    [--signed16]
 
 Writes a ``--slices`` x ``--size``^2 uncompressed 16-bit CT series with pydicom in a temporary
 folder (realistic headers: patient/study/series modules, geometry, rescale -1024, window, an 8 kB
@@ -99,6 +100,10 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--signed16", action="store_true",
+                        help="16-bit signed stored values (BitsStored 16, as GE writes CT): the "
+                             "header range overflows int16 after rescale, so the dtype is "
+                             "chosen from the values after reading (a second in-place pass)")
     parser.add_argument("--child", nargs=2, metavar=("WHICH", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -110,9 +115,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_dicom_") as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
+        values = None
+        if args.signed16:  # CT-like values: air to bone, as stored before the -1024 shift
+            values = np.random.default_rng(1).integers(
+                0, 3000, (args.slices, args.size, args.size)).astype(np.int16)
         write_series(folder, n_slices=args.slices, rows=args.size, cols=args.size,
-                     dtype=np.uint16, bits_stored=12, intercept=-1024, spacing=(0.7, 0.7),
-                     slice_step=1.0, private_bytes=8192, seed=1)
+                     dtype=np.int16 if args.signed16 else np.uint16,
+                     bits_stored=16 if args.signed16 else 12, intercept=-1024,
+                     spacing=(0.7, 0.7), slice_step=1.0, private_bytes=8192, seed=1,
+                     values=values)
+        del values
         print(f"wrote {args.slices} x {args.size}x{args.size} CT files in "
               f"{time.perf_counter() - t0:.1f} s ({folder})")
         ours, ref = load_ours(folder), load_sitk(folder)  # warm the page cache, check agreement
