@@ -30,7 +30,6 @@ import json
 import multiprocessing as mp
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 

@@ -196,12 +196,12 @@ class BundleModel:
             self._refuse(f"{name} does not fit network {type(self.network).__name__}: {detail}")
 
     # -- running ------------------------------------------------------------------------
-    def _pipeline(self, images):
+    def _pipeline(self):
+        """The bundle's parsed pre/postprocessing: loader steps marked, SaveImage dropped."""
         from monai.transforms import Compose, LoadImaged, SaveImaged
 
         pre = self.parser.get_parsed_content("preprocessing", instantiate=True)
         post = self.parser.get_parsed_content("postprocessing", instantiate=True)
-        arrays = images if isinstance(images, (list, tuple)) else [images]
         image_key = self.parser.config.get("image_key", "image")
         steps = []
         for t in pre.transforms:
@@ -211,7 +211,7 @@ class BundleModel:
             else:
                 steps.append(("keep", t))
         post_steps = [t for t in post.transforms if not isinstance(t, SaveImaged)]
-        return pre, steps, Compose(post_steps), image_key, arrays
+        return pre, steps, Compose(post_steps), image_key
 
     def propose(self, images, affine_lps, progress=None, fast: bool = True, roi_size=None,
                 backend: str = "torch"):
@@ -226,11 +226,10 @@ class BundleModel:
         shape = np.asarray(arrays[0]).shape
         t0 = time.perf_counter()
         with _bundle_imports(self.folder), self._stage("configuration"):
-            pre, steps, post, image_key, arrays = self._pipeline(arrays)
+            pre, steps, post, image_key = self._pipeline()
             inferer = self.parser.get_parsed_content("inferer", instantiate=True)
         if roi_size is not None and isinstance(inferer, SlidingWindowInferer):
             inferer.roi_size = tuple(roi_size)
-        data = {}
         with self._stage("preprocessing"):
             data = self._preprocess(steps, arrays, affine_lps)
         image = data[image_key]

@@ -1,6 +1,5 @@
 """Sliding-window inference: progress per window batch, cancellation, and the fast path."""
 
-import numpy as np
 import pytest
 import torch
 from monai.inferers import SlidingWindowInferer
