@@ -229,3 +229,16 @@ def test_dicomdir_is_passed_over_in_a_folder_and_explained_alone():
     assert sum(s.modality == "CT" for s in summaries) >= 2
     err = refused(folder / "DICOMDIR")
     assert err.reason == "a DICOMDIR (an index of the files on a medium): read its folder instead"
+
+
+def test_projection_image_uses_imager_pixel_spacing_and_says_so(tmp_path):
+    """CR/DX images carry ImagerPixelSpacing (at the detector) and no PixelSpacing."""
+    path = write_series(tmp_path, n_slices=1, spacing=(0.5, 0.5), modality="MR")["paths"][0]
+    ds = pydicom.dcmread(path)
+    del ds.PixelSpacing, ds.ImagePositionPatient, ds.ImageOrientationPatient
+    ds.ImagerPixelSpacing = [0.139, 0.143]
+    ds.save_as(path)
+    volume = dicom.read(path)
+    np.testing.assert_allclose(volume.spacing_mm[:2], [0.143, 0.139])
+    assert "no PixelSpacing: ImagerPixelSpacing used (measured at the detector, not in the " \
+           "patient)" in volume.warnings

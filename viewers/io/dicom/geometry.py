@@ -88,6 +88,10 @@ def layout(frames, where) -> tuple[list, np.ndarray, list[str]]:
     elif first.pixel_spacing is not None:
         # PixelSpacing = [between rows (j), between columns (i)]
         row_mm, col_mm = first.pixel_spacing
+    elif first.imager_spacing is not None and min(first.imager_spacing) > 0:
+        row_mm, col_mm = first.imager_spacing
+        warnings.append("no PixelSpacing: ImagerPixelSpacing used (measured at the detector, "
+                        "not in the patient)")
     else:
         row_mm = col_mm = 1.0
         warnings.append("no PixelSpacing: 1 mm pixels assumed")

@@ -33,6 +33,7 @@ WANTED = {
     0x00080060: ("Modality", _STR),
     0x0008103E: ("SeriesDescription", _STR),
     0x00180050: ("SliceThickness", _STR),
+    0x00181164: ("ImagerPixelSpacing", _STR),
     0x0020000D: ("StudyInstanceUID", _STR),
     0x0020000E: ("SeriesInstanceUID", _STR),
     0x00200013: ("InstanceNumber", _STR),

@@ -111,6 +111,7 @@ def frames_from_dataset(path: Path, ds, where) -> list[Frame]:
             pixel_length=where[1] if where else None,
             slice_thickness=float(thickness) if thickness not in (None, "") else None,
             modality_lut=modality_lut,
+            imager_spacing=_floats(ds.get("ImagerPixelSpacing"), 2),
             pixel_tag=where[2] if where else hdr.PIXEL_DATA_TAGS[0]))
     return frames
 

@@ -70,6 +70,7 @@ class Frame:
     slice_thickness: float | None = None
     modality_lut: object = None  # a Dataset with ModalityLUTSequence, when there is one
     pixel_tag: int = 0x7FE00010   # Float / Double Float Pixel Data are refused
+    imager_spacing: tuple | None = None  # ImagerPixelSpacing (at the detector; CR, DX, MG)
 
 
 @dataclass
@@ -168,6 +169,7 @@ def _entry_from_fast(path: Path, d: dict) -> FileEntry:
         slope=_num(d.get("RescaleSlope"), 1.0), intercept=_num(d.get("RescaleIntercept"), 0.0),
         orientation=_vec(d.get("ImageOrientationPatient"), 6),
         pixel_spacing=_vec(d.get("PixelSpacing"), 2),
+        imager_spacing=_vec(d.get("ImagerPixelSpacing"), 2),
         instance_number=_num(d.get("InstanceNumber"), None, int),
         transfer_syntax=ts, pixel_length=d["_pixel_length"],
         slice_thickness=_num(d.get("SliceThickness")))
