@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections import defaultdict
 
 import numpy as np
@@ -86,7 +87,9 @@ class _SliceReader:
         handle, handle_path, size = None, None, 0
         try:
             for k, frame in enumerate(self.ordered):
-                if frame.pixel_offset is None:
+                if frame.pixel_offset is None or sys.byteorder != "little":
+                    # Compressed or unusual: pydicom decodes it. (Raw bytes go straight
+                    # into the array only where the file's byte order is the machine's.)
                     pending[frame.path].append((k, frame))
                     continue
                 raw = self._raw(k)
