@@ -202,3 +202,19 @@ def test_calibrate_and_autolabel_import_no_torch_or_qt(tmp_path):
         res = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True,
                              text=True, timeout=120)
         assert res.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_rank_csv_variance_with_diversity(tmp_path, capsys):
+    (tmp_path / "maps").mkdir()
+    calm = np.stack([np.full((8, 8, 8), 0.2, np.float32)] * 4)          # variance 0
+    wild = np.stack([np.zeros((8, 8, 8), np.float32), np.ones((8, 8, 8), np.float32)] * 2)
+    np.save(tmp_path / "maps" / "calm.npy", calm)
+    np.save(tmp_path / "maps" / "wild.npy", wild)                        # variance 0.25
+    (tmp_path / "cases.csv").write_text("case,path\nA,maps/calm.npy\nB,maps/wild.npy\n")
+    code, out, _ = _json(capsys, ["rank", str(tmp_path / "cases.csv"), "--method", "variance",
+                                  "--diversity", "0.3", "--json"])
+    assert code == 0 and [c["case"] for c in out["cases"]] == ["B", "A"]
+    assert out["cases"][0]["score"] == pytest.approx(0.25) and out["cases"][1]["score"] == 0.0
+    assert main(["rank", str(tmp_path / "cases.csv"), "--method", "variance",
+                 "--diversity", "2"]) == 2
+    assert "diversity: must lie in [0, 1]" in capsys.readouterr().err
