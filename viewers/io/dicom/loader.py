@@ -101,7 +101,7 @@ class _SliceReader:
                         size = os.fstat(handle.fileno()).st_size
                     read_native(handle, frame, memoryview(raw).cast("B"), size)
                 except OSError as exc:
-                    self._fail(k, frame, f"cannot read: {exc.strerror or exc}")
+                    self._fail(k, frame, f"cannot read: {(exc.strerror or str(exc)).lower()}")
                     continue
                 except BadSlice as exc:
                     self._fail(k, frame, exc.reason)
@@ -156,15 +156,11 @@ class _SliceReader:
         """Second pass for series whose dtype depends on the stored values' actual range."""
         if self.planned is not None:
             return array
-        good = [f for k, f in enumerate(self.ordered) if k not in set(bad)]
-        los, his = [], []
-        for k_new, k_old in enumerate(k for k in range(len(self.ordered)) if k not in set(bad)):
-            lo, hi = self.ranges[k_old]
-            f = good[k_new]
-            a, b = rescaled_range(int(lo), int(hi), f.slope, f.intercept)
-            los.append(a)
-            his.append(b)
-        out_dtype = narrowest_int(min(los), max(his))
+        keep = [k for k in range(len(self.ordered)) if k not in set(bad)]
+        good = [self.ordered[k] for k in keep]
+        spans = [rescaled_range(int(self.ranges[k][0]), int(self.ranges[k][1]),
+                                self.ordered[k].slope, self.ordered[k].intercept) for k in keep]
+        out_dtype = narrowest_int(min(s[0] for s in spans), max(s[1] for s in spans))
         out = array.view(out_dtype) if out_dtype.itemsize == array.dtype.itemsize \
             else np.empty(array.shape, out_dtype)
         for k, f in enumerate(good):
