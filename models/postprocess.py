@@ -61,5 +61,6 @@ def check_single_volume(spec, images) -> np.ndarray:
     if array.dtype.kind not in "iufb":
         raise ModelError(spec.name, f"cannot run on voxels of type {array.dtype}")
     if min(array.shape) < 8:
-        raise ModelError(spec.name, f"volume {array.shape} is too small (needs 8 voxels a side)")
+        raise ModelError(spec.name, f"volume (k, j, i) = {array.shape} is too small: a 3D "
+                                    "model needs at least 8 voxels along each axis")
     return array

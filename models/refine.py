@@ -11,8 +11,8 @@ correction is local and follows the image:
    within ``max_radius`` mm of the click;
 2. of those, voxels whose intensity is close to the intensity at the click (median of its
    3x3x3 neighbourhood +- ``tolerance`` times the window's robust noise level, never
-   tighter than 5 % of the window's intensity range) and whose model probability does not strongly contradict
-   the click stay candidates;
+   tighter than 5 % of the window's intensity range) and whose model probability does
+   not strongly contradict the click stay candidates;
 3. the candidates' 6-connected component that holds the click, its enclosed cavities
    (noise outliers) filled, is set (positive) or cleared (negative) -- except voxels nearer
    to an earlier click of the opposite kind (each click owns its side), so that clicks

@@ -29,7 +29,8 @@ def cases(colin_t1, colin_brain):
     mirrored[:3, 0] = -affine[:3, 0]
     mirrored[:3, 3] = affine[:3, :3] @ [image.shape[2] - 1, 0, 0] + affine[:3, 3]
     darker = (255 * (image / 255.0) ** 1.3).astype(np.float32)
-    return [Case("a", image, affine, mask), Case("b", image[:, :, ::-1], mirrored, mask[:, :, ::-1]),
+    return [Case("a", image, affine, mask),
+            Case("b", image[:, :, ::-1], mirrored, mask[:, :, ::-1]),
             Case("c", darker, affine, mask)]
 
 
