@@ -98,3 +98,10 @@ def test_slab_resampling_equals_monais_inverse_of_the_preprocessing(colin):
                                  applied_operations=x.applied_operations)).numpy()[0].T
     ours = resample_to_source(values, np.asarray(x.affine), affine, image[::2, ::2, ::2].shape)
     assert np.abs(ours[0] - ref).max() < 1e-4
+
+
+def test_deepbet_refuses_a_constant_image_with_a_clear_message():
+    from models.errors import ModelError
+
+    with pytest.raises(ModelError, match="deepbet: the image is constant"):
+        propose("deepbet", np.full((16, 16, 16), 7, np.int16), np.eye(4))
