@@ -42,6 +42,8 @@ class MainWindow(QMainWindow):
         self.path = None
         self.loader = None
         self._provisional = False
+        #: read_volume(path, series_uid=, progress=) -> Volume; replaceable (tests, PACS)
+        self.reader = None
         self.setWindowTitle("annotrace")
         self.setAcceptDrops(True)
         self.views = [SliceView(o) for o in ORIENTATIONS]
@@ -160,7 +162,7 @@ class MainWindow(QMainWindow):
         if self.loader is not None and self.loader.is_running():
             self.statusBar().showMessage("Still loading the previous image…", 3000)
             return None
-        self.loader = VolumeLoader(str(path), series_uid, reader, parent=self)
+        self.loader = VolumeLoader(str(path), series_uid, reader or self.reader, parent=self)
         self.loader.progressed.connect(self._on_progress)
         self.loader.loaded.connect(lambda volume: self._on_loaded(path, volume))
         self.loader.failed.connect(lambda exc: self._on_failed(path, exc))

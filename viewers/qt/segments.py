@@ -137,6 +137,9 @@ class SegmentPanel(QWidget):
     def delete_active(self) -> None:
         sid = self.active_segment_id
         if sid is not None:
+            # Segmentation.remove_segment indexes the segment's layer, which an empty new
+            # segment may not have allocated yet (reported to the owner of viewers/labels.py).
+            self.segmentation.ensure_layer(self.segmentation.segments[sid].layer)
             self.segmentation.remove_segment(sid)
 
     def set_color(self, segment_id: int, rgb) -> None:
