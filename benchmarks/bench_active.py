@@ -1,0 +1,164 @@
+"""Active learning vs random selection when fine-tuning the project's brainmask-unet.
+
+    .venv/bin/python benchmarks/bench_active.py [--pool 28] [--test 8] [--budgets 1 2 4 8]
+
+Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
+contrast changes and noise as benchmarks/tbal_pool.py), truth = the warped ``ch2bet > 0``.
+The pretrained brainmask-unet proposes on every pool case; the uncertainty ranking
+(:func:`models.quality.ranking.entropy_score` of its foreground probability, most uncertain
+first) picks the cases to label, against random picks. For each budget of labelled cases a
+copy of the pretrained network is fine-tuned on them (:mod:`models.training`, the same number
+of steps for every run, 3 training seeds per strategy; random also redraws its picks) and
+scored by mean Dice on held-out test cases. Reported: test Dice per budget and strategy, and
+the labelled cases each strategy needs to reach target Dice values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from models.quality.agreement import dice  # noqa: E402
+from models.quality.ranking import entropy_score, rank_cases  # noqa: E402
+
+PATCH = (40, 64, 64)
+
+
+def make_cases(n: int, seed: int):
+    """(image, mask) pairs on Colin27's 2 mm grid and its index->LPS affine."""
+    import nibabel as nib
+    from tbal_pool import REPO_DEMO, _kji, _transforms
+
+    head = nib.load(f"{REPO}/{REPO_DEMO}/ch2.nii.gz")
+    img = _kji(head.dataobj)[::2, ::2, ::2]
+    mask = _kji(nib.load(f"{REPO}/{REPO_DEMO}/ch2bet.nii.gz").dataobj)[::2, ::2, ::2] > 0
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ head.affine @ np.diag([2.0, 2.0, 2.0, 1.0])
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(n):
+        tf = _transforms(float(rng.uniform(0.3, 1.0)))  # the harder part of the severity range
+        tf.set_random_state(int(rng.integers(2 ** 31)))
+        d = tf({"image": img[None], "label": mask[None].astype(np.float32)})
+        cases.append((np.asarray(d["image"][0], dtype=np.float32),
+                      np.asarray(d["label"][0]) > 0.5))
+    return cases, affine
+
+
+def network_tensors(image, mask, affine):
+    """Image and label on the network's grid (its own preprocessing), for training."""
+    from monai.transforms import Orientation, Spacing
+
+    from models.brainmask_unet import LPS_LABELS, SPACING_MM, preprocessing
+    from models.spatial import to_metatensor
+
+    x = preprocessing()(to_metatensor(image, affine))
+    y = to_metatensor(mask.astype(np.float32), affine)
+    y = Spacing(pixdim=SPACING_MM, mode="nearest")(Orientation(axcodes="RAS",
+                                                               labels=LPS_LABELS)(y))
+    return x.as_tensor().clone(), y.as_tensor().round().clone()
+
+
+def fine_tune(base_net, tensors, steps: int, seed: int):
+    import torch
+    from monai.transforms import Compose, RandFlipd, RandSpatialCropd, SpatialPadd
+
+    from models.training import train_segmentation
+
+    net = copy.deepcopy(base_net)
+    crop = Compose([SpatialPadd(("image", "label"), spatial_size=PATCH),
+                    RandFlipd(("image", "label"), prob=0.5, spatial_axis=0),
+                    RandSpatialCropd(("image", "label"), roi_size=PATCH, random_size=False)])
+    crop.set_random_state(seed=seed)
+    rng = np.random.default_rng(seed)
+
+    def sample(step):
+        items = [crop({"image": tensors[i][0], "label": tensors[i][1]})
+                 for i in rng.integers(0, len(tensors), size=2)]
+        return (torch.stack([torch.as_tensor(d["image"]) for d in items]),
+                torch.stack([torch.as_tensor(d["label"]) for d in items]).long())
+
+    train_segmentation(net, sample, steps, lr=1e-3, seed=seed)
+    return net
+
+
+def test_dice(net, test, affine) -> float:
+    from models.brainmask_unet import BrainmaskUNet
+
+    runner = BrainmaskUNet(spec=None, network=net, device="cpu")
+    return float(np.mean([dice(runner.probability(x, affine) > 0.5, y) for x, y in test]))
+
+
+def needed(budgets, scores, target):
+    return next((b for b, s in zip(budgets, scores) if s >= target), None)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pool", type=int, default=28)
+    ap.add_argument("--test", type=int, default=8)
+    ap.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8])
+    ap.add_argument("--steps", type=int, default=80)
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="training seeds per strategy and budget (random: also its picks)")
+    ap.add_argument("--targets", type=float, nargs="+", default=[0.89, 0.90, 0.91])
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    import torch
+
+    from models.brainmask_unet import BrainmaskUNet
+    from models.run import _spec
+
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    cases, affine = make_cases(args.pool + args.test, args.seed)
+    pool, test = cases[: args.pool], cases[args.pool:]
+    base = _spec("brainmask-unet").load(device="cpu").net
+    runner = BrainmaskUNet(spec=None, network=base, device="cpu")
+    probs = [runner.probability(x, affine) for x, _ in pool]
+    scores = [entropy_score(p) for p in probs]
+    pool_dice = [dice(p > 0.5, y) for p, (_, y) in zip(probs, pool)]
+    order = rank_cases(scores)
+    rho = np.corrcoef(scores, pool_dice)[0, 1]
+    print(f"{len(pool)} pool + {len(test)} test cases built and proposed in "
+          f"{time.perf_counter() - t0:.0f} s; pretrained pool Dice median "
+          f"{np.median(pool_dice):.3f}; entropy vs Dice r = {rho:.2f}")
+    baseline = test_dice(base, test, affine)
+    print(f"pretrained test Dice {baseline:.4f}")
+    tensors = [network_tensors(x, y, affine) for x, y in pool]
+    results = {"uncertainty": [], "random": []}
+    for b in args.budgets:
+        # Both strategies are repeated over training seeds; random also over its picks.
+        al = [test_dice(fine_tune(base, [tensors[i] for i in order[:b]], args.steps, s), test,
+                        affine) for s in range(args.repeats)]
+        rand = []
+        for s in range(args.repeats):
+            pick = np.random.default_rng(100 + s).permutation(len(pool))[:b]
+            rand.append(test_dice(fine_tune(base, [tensors[i] for i in pick], args.steps, s),
+                                  test, affine))
+        results["uncertainty"].append(float(np.mean(al)))
+        results["random"].append(float(np.mean(rand)))
+        print(f"  {b:>2} labelled: uncertainty {np.mean(al):.4f} (runs "
+              f"{', '.join(f'{r:.4f}' for r in al)}), random {np.mean(rand):.4f} (runs "
+              f"{', '.join(f'{r:.4f}' for r in rand)}), {time.perf_counter() - t0:.0f} s")
+    for target in args.targets:
+        n_al = needed(args.budgets, results["uncertainty"], target)
+        n_rand = needed(args.budgets, results["random"], target)
+        show = (lambda n: str(n) if n is not None else f">{args.budgets[-1]}")
+        print(f"target test Dice {target:.3f}: uncertainty needs {show(n_al)} labelled cases, "
+              f"random {show(n_rand)}"
+              + (f" -> {1 - n_al / n_rand:.0%} fewer" if n_al and n_rand else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
