@@ -124,3 +124,21 @@ def test_monochrome1_draws_low_values_white():
     vol = Volume.from_geometry(arr, (0, 0, 0), (1, 1, 1), display_inverted=True)
     out = rgba(render_slice(vol, SliceGeometry.of(vol, "axial"), 0, WindowLevel(256, 128)))
     assert tuple(out[0, 0, :3]) == (255, 255, 255) and tuple(out[0, 1, :3]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("orientation", ["axial", "sagittal"])
+def test_reused_buffers_give_the_same_frames(orientation):
+    from viewers.render import FrameBuffers
+
+    rng = np.random.default_rng(1)
+    arr = rng.integers(-500, 500, size=(5, 6, 7)).astype(np.int16)
+    vol = Volume.from_geometry(arr, (0, 0, 0), (1, 1, 1))
+    seg, ids = seg_with_three((5, 6, 7))
+    styles = {ids[1]: SegmentStyle(0.7, outline=True)}
+    g = SliceGeometry.of(vol, orientation)
+    buffers = FrameBuffers()
+    for index in range(g.num_slices):
+        fresh = render_slice(vol, g, index, WindowLevel(300, 0), seg, styles)
+        reused = render_slice(vol, g, index, WindowLevel(300, 0), seg, styles, buffers)
+        np.testing.assert_array_equal(reused, fresh)
+    assert reused is buffers.get("frame", g.size, np.uint32)

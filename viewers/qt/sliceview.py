@@ -18,7 +18,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from viewers.render import SliceGeometry, WindowLevel, render_slice
+from viewers.render import FrameBuffers, SliceGeometry, WindowLevel, render_slice
 from viewers.qt.navigation import NavigationMixin
 
 _LETTER_COLOR = QColor(255, 220, 90)
@@ -48,6 +48,7 @@ class SliceView(NavigationMixin, QWidget):
         self.wl_mode = False
         self.render_count = 0  # frames rendered (tests and benchmarks check coalescing)
         self._frame = None
+        self._buffers = FrameBuffers()  # reused every frame; the QImage wraps "frame"
         self._image = None
         self._frame_key = None
         self._stale = True
@@ -151,7 +152,7 @@ class SliceView(NavigationMixin, QWidget):
         key = (self.slice_index, state.window, id(state.volume.array))
         if self._stale or key != self._frame_key or self._frame is None:
             self._frame = render_slice(state.volume, self.slice_geometry, key[0], state.window,
-                                       self.segmentation, state.styles)
+                                       self.segmentation, state.styles, self._buffers)
             rows, cols = self._frame.shape
             self._image = QImage(self._frame.data, cols, rows, cols * 4, QImage.Format_RGB32)
             self._frame_key, self._stale = key, False

@@ -15,13 +15,34 @@ from viewers.render.overlay import SegmentStyle, compose, layer_key, outline_of,
 from viewers.render.state import ViewerState, default_window
 from viewers.render.window import PRESETS, WindowLevel, auto_window, grey_of_value, to_grey
 
-__all__ = ["ORIENTATIONS", "PRESETS", "SegmentStyle", "SliceGeometry", "ViewerState",
+__all__ = ["FrameBuffers", "ORIENTATIONS", "PRESETS", "SegmentStyle", "SliceGeometry", "ViewerState",
            "WindowLevel", "auto_window", "closest_axes", "compose", "default_window",
            "grey_of_value", "layer_key", "outline_of", "render_slice", "rgba", "to_grey"]
 
 
+class FrameBuffers:
+    """Scratch and output arrays reused from frame to frame (one set per view).
+
+    Allocating fresh megabyte arrays per frame costs more than the arithmetic (the
+    kernel hands out zeroed pages and takes them back); a view renders into the
+    same buffers instead. The returned frame is overwritten by the next render.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict = {}
+
+    def get(self, name: str, shape, dtype) -> np.ndarray:
+        key = (name, tuple(shape), np.dtype(dtype))
+        array = self._arrays.get(key)
+        if array is None:
+            self._arrays = {k: v for k, v in self._arrays.items() if k[0] != name}
+            array = self._arrays[key] = np.empty(shape, dtype)
+        return array
+
+
 def render_slice(volume, geometry: SliceGeometry, index: int, window: WindowLevel,
-                 segmentation=None, styles: dict | None = None) -> np.ndarray:
+                 segmentation=None, styles: dict | None = None,
+                 buffers: FrameBuffers | None = None) -> np.ndarray:
     """One displayed frame: ``(rows, cols)`` uint32 ``0xFFRRGGBB`` pixels.
 
     Parameters
@@ -36,8 +57,13 @@ def render_slice(volume, geometry: SliceGeometry, index: int, window: WindowLeve
         Its visible segments are blended over the image.
     styles : dict, optional
         ``segment_id -> SegmentStyle`` (opacity, outline); default 50 % filled.
+    buffers : FrameBuffers, optional
+        Render into these reused arrays (the result is valid until the next call).
     """
-    grey = to_grey(geometry.extract(volume.array, index), window, volume.display_inverted)
+    get = (lambda name, dtype: None) if buffers is None else (
+        lambda name, dtype: buffers.get(name, geometry.size, dtype))
+    grey = to_grey(geometry.extract(volume.array, index), window, volume.display_inverted,
+                   out=get("grey", np.uint8))
     planes = []
     if segmentation is not None:
         styles = styles or {}
@@ -45,4 +71,4 @@ def render_slice(volume, geometry: SliceGeometry, index: int, window: WindowLeve
             key = layer_key(segmentation, layer_no, styles)
             if key:
                 planes.append((geometry.extract(layer, index), key))
-    return compose(grey, planes)
+    return compose(grey, planes, out=get("frame", np.uint32), scratch=get("index", np.uint16))

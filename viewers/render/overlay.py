@@ -84,15 +84,16 @@ def _effective(labels: np.ndarray, outline: np.ndarray) -> np.ndarray:
     if not outline.any():
         return labels
     keep = ~outline[labels] | outline_of(labels)
-    return np.where(keep, labels, 0).astype(np.uint8)
+    return np.where(keep, labels, np.uint8(0))
 
 
-def grey_rgb32(grey: np.ndarray) -> np.ndarray:
+def grey_rgb32(grey: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """The grey image as ``0xFFgggggg`` pixels."""
-    return np.take(_GREY32, grey)
+    return np.take(_GREY32, grey, out=out)
 
 
-def compose(grey: np.ndarray, label_planes: list[tuple[np.ndarray, LayerKey]]) -> np.ndarray:
+def compose(grey: np.ndarray, label_planes: list[tuple[np.ndarray, LayerKey]],
+            out: np.ndarray | None = None, scratch: np.ndarray | None = None) -> np.ndarray:
     """Blend label planes over a grey image.
 
     Parameters
@@ -103,20 +104,23 @@ def compose(grey: np.ndarray, label_planes: list[tuple[np.ndarray, LayerKey]]) -
         Each layer's slice (uint8, same shape as ``grey``, any strides) with its
         :func:`layer_key`; layers with an empty key are skipped.
 
+    out, scratch : ndarray, optional
+        Reused buffers: uint32 and uint16 of the slice's shape (``out`` is returned).
+
     Returns
     -------
     (rows, cols) uint32 of 0xFFRRGGBB
     """
     planes = [(lab, key) for lab, key in label_planes if key]
     if not planes:
-        return grey_rgb32(grey)
+        return grey_rgb32(grey, out)
     labels, key = planes[0]
     color, alpha, outline, pair = _tables(key)
     labels = _effective(labels, outline)
-    index = labels.astype(np.uint16)
-    index <<= 8
-    index |= grey
-    out = np.take(pair, index)
+    index = np.empty(grey.shape, np.uint16) if scratch is None else scratch
+    np.left_shift(labels, 8, out=index, dtype=np.uint16)
+    np.bitwise_or(index, grey, out=index)
+    out = np.take(pair, index, out=out)
     for labels, key in planes[1:]:
         color, alpha, outline, _ = _tables(key)
         labels = _effective(np.ascontiguousarray(labels), outline)

@@ -80,15 +80,20 @@ def _uses_lut(dtype: np.dtype) -> bool:
     return dtype.kind in "iub" and dtype.itemsize <= 2
 
 
-def to_grey(plane: np.ndarray, wl: WindowLevel, inverted: bool = False) -> np.ndarray:
-    """Map a 2D slice (any dtype, any strides) to a C-contiguous uint8 grey image."""
+def to_grey(plane: np.ndarray, wl: WindowLevel, inverted: bool = False,
+            out: np.ndarray | None = None) -> np.ndarray:
+    """Map a 2D slice (any dtype, any strides) to a C-contiguous uint8 grey image.
+
+    ``out`` (uint8, the plane's shape) is filled and returned when given: reusing one
+    buffer per view avoids fresh page-faulted allocations on every frame.
+    """
     dtype = plane.dtype
     if dtype == np.bool_:
         plane, dtype = plane.view(np.uint8), np.dtype(np.uint8)
     if _uses_lut(dtype):
         lut = _lut(dtype.str, wl.width, wl.center, bool(inverted))
         codes = plane if dtype.kind == "u" else plane.view(f"u{dtype.itemsize}")
-        return np.take(lut, codes)
+        return np.take(lut, codes, out=out)
     values = plane.astype(np.float32)
     w = np.float32(max(wl.width - 1.0, 1e-6))
     values -= np.float32(wl.center - 0.5)
@@ -97,6 +102,9 @@ def to_grey(plane: np.ndarray, wl: WindowLevel, inverted: bool = False) -> np.nd
     np.clip(values, 0, 255, out=values)
     np.rint(values, out=values)
     grey = values.astype(np.uint8)
+    if out is not None:
+        out[...] = grey
+        grey = out
     if inverted:
         np.subtract(255, grey, out=grey)
     return grey
