@@ -147,6 +147,8 @@ def test_maximise_presets_and_segment_panel(window, qtbot):
     assert (s.name, s.type, s.color) == ("Liver", TYPE_BRAIN, (1, 2, 3))
     assert window.state.style(seg.segment_id).opacity == 0.8
     assert window.state.style(seg.segment_id).outline
+    window.state.set_style(seg.segment_id, opacity=0.3, outline=False)  # changed elsewhere
+    assert panel.opacity_slider.value() == 30 and panel.mode_box.currentIndex() == 0
     from PySide6.QtCore import Qt
 
     panel.list.item(0).setCheckState(Qt.Unchecked)

@@ -110,9 +110,13 @@ class SegmentPanel(QWidget):
         """Show the segments of ``segmentation``; opacity/outline live in ``state``."""
         if self.segmentation is not None:
             self.segmentation.segments_changed.disconnect(self.refresh)
+        if self.state is not None:
+            self.state.styles_changed.disconnect(self._refresh_editors)
         self.segmentation, self.state = segmentation, state
         if segmentation is not None:
             segmentation.segments_changed.connect(self.refresh)
+        if state is not None:
+            state.styles_changed.connect(self._refresh_editors)
         self.refresh()
 
     @property
