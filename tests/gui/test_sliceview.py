@@ -181,3 +181,35 @@ def test_interaction_hook_consumes_or_passes_events(make_view):
     view.set_interaction(Recorder(consume=False))
     QTest.mouseClick(view, Qt.LeftButton, Qt.NoModifier, view.screen_point([1, 2, 2]).toPoint())
     np.testing.assert_allclose(np.rint(view.state.point), [1, 2, 2])
+
+
+def test_hover_reports_voxel_lps_and_value(make_view):
+    from PySide6.QtTest import QTest
+
+    arr = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    vol = Volume.from_geometry(arr, (10, 20, 30), (2, 2, 3), RAS_STORED)
+    view = make_view(vol)
+    seen = []
+    view.hover.connect(seen.append)
+    QTest.mouseMove(view, view.screen_point([4, 1, view.slice_index]).toPoint())
+    k = view.slice_index
+    x, y, z = vol.index_to_lps([4, 1, k])
+    assert seen[-1] == (f"voxel (4, 1, {k})   LPS ({x:.1f}, {y:.1f}, {z:.1f}) mm   "
+                        f"value {arr[k, 1, 4]}")
+    assert (x, y) == (10 - 8, 20 - 2)
+
+
+def test_oblique_volume_shows_a_note(make_view):
+    t = np.deg2rad(25)
+    rot = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
+    straight = make_view(Volume.from_geometry(np.zeros((3, 6, 6), np.uint8), (0, 0, 0),
+                                              (1, 1, 1)))
+    oblique = make_view(Volume.from_geometry(np.zeros((3, 6, 6), np.uint8), (0, 0, 0),
+                                             (1, 1, 1), rot))
+
+    def orange(view):  # the note is drawn in (255, 140, 0)
+        rgb = grab_rgb(view).astype(int)
+        return np.sum((rgb[..., 0] > 200) & (np.abs(rgb[..., 1] - 140) < 40) & (rgb[..., 2] < 60))
+
+    assert oblique.slice_geometry.oblique and orange(oblique) > 20
+    assert orange(straight) == 0
