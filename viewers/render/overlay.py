@@ -83,6 +83,9 @@ def _effective(labels: np.ndarray, outline: np.ndarray) -> np.ndarray:
     """Labels with the interior of outline-mode segments removed."""
     if not outline.any():
         return labels
+    # One gather first: the neighbour comparisons are several passes, slow on a strided
+    # (sagittal) view of the layer.
+    labels = np.ascontiguousarray(labels)
     keep = ~outline[labels] | outline_of(labels)
     return np.where(keep, labels, np.uint8(0))
 
