@@ -204,4 +204,6 @@ class SliceView(NavigationMixin, QWidget):
         painter.drawText(box, Qt.AlignRight | Qt.AlignBottom, f"W {wl.width:g}  L {wl.center:g}")
         if g.oblique:
             painter.setPen(QColor(255, 140, 0))
-            painter.drawText(box, Qt.AlignLeft | Qt.AlignBottom, "oblique: shown in voxel grid")
+            line = painter.fontMetrics().height()  # second line, clear of the edge letters
+            painter.drawText(box.adjusted(0, line, 0, 0), Qt.AlignLeft | Qt.AlignTop,
+                             "oblique: voxel grid")
