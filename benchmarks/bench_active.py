@@ -1,6 +1,6 @@
 """Active learning vs random selection when fine-tuning the project's brainmask-unet.
 
-    .venv/bin/python benchmarks/bench_active.py [--pool 28] [--test 8] [--budgets 1 2 4 8]
+    .venv/bin/python benchmarks/bench_active.py [--pool 28] [--test 12] [--steps 150] [--budgets 1 2 4 8]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
 contrast changes and noise as benchmarks/tbal_pool.py), truth = the warped ``ch2bet > 0``.
@@ -104,9 +104,9 @@ def needed(budgets, scores, target):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pool", type=int, default=28)
-    ap.add_argument("--test", type=int, default=8)
+    ap.add_argument("--test", type=int, default=12)
     ap.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8])
-    ap.add_argument("--steps", type=int, default=80)
+    ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--repeats", type=int, default=3,
                     help="training seeds per strategy and budget (random: also its picks)")
     ap.add_argument("--targets", type=float, nargs="+", default=[0.89, 0.90, 0.91])
