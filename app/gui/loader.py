@@ -1,46 +1,50 @@
 """Reading a volume off the GUI thread, with progress and the first slices early.
 
-:class:`VolumeLoader` runs :func:`viewers.io.read_volume` in a QThread. Progress
-reaches the GUI thread through queued signals, throttled so that a reader
-reporting thousands of slices cannot flood the event loop; the partially filled
-destination array travels with it so the window can show slices as they arrive.
+:class:`VolumeLoader` runs :func:`viewers.io.read_volume` on a plain Python thread
+and hands its progress and result to the GUI thread through a queue that a QTimer
+drains (every 30 ms). Nothing Qt is touched from the worker thread: with PySide6 6.12
+a QThread emitting ``Signal(object)`` to the GUI thread aborts the interpreter within
+a few thousand emissions ("Fatal Python error: bool_dealloc"), even under
+``app.exec()``; so signals are only emitted on the GUI thread. (Calling
+``processEvents()`` in a Python loop while any other Python thread runs aborts the
+same way ("none_dealloc"); the application never does, and tests wait with qtbot.) Progress is throttled so that a reader reporting thousands of slices
+cannot flood the event loop; the partially filled destination array travels with
+it so the window can show slices as they arrive.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
+
+#: Modules the readers import lazily, imported on the GUI thread before a load starts so
+#: that the worker does not race the GUI thread through PySide's import hook.
+READER_MODULES = ("viewers.io.nifti", "viewers.io.itk", "viewers.io.dicom", "nibabel",
+                  "SimpleITK", "pydicom", "pydicom.pixels")
+
+POLL_MS = 30
 
 
-class _Worker(QObject):
-    progressed = Signal(int, int, object)
-    loaded = Signal(object)
-    failed = Signal(object)
+def preload_reader_modules() -> None:
+    """Import :data:`READER_MODULES` now (on the calling thread); missing ones are skipped."""
+    import importlib
 
-    def __init__(self, path, series_uid, reader) -> None:
-        super().__init__()
-        self.path, self.series_uid, self.reader = path, series_uid, reader
-        self._last = 0.0
-
-    def _progress(self, done, total, array) -> None:
-        now = time.monotonic()
-        if done in (1, total) or now - self._last > 0.05:  # at most ~20 updates per second
-            self._last = now
-            self.progressed.emit(int(done), int(total), array)
-
-    def run(self) -> None:
+    for name in READER_MODULES:
         try:
-            volume = self.reader(self.path, series_uid=self.series_uid, progress=self._progress)
-        except Exception as exc:  # noqa: BLE001 - every failure goes to the window's dialog
-            self.failed.emit(exc)
-        else:
-            self.loaded.emit(volume)
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 class VolumeLoader(QObject):
-    """One background load; emits ``progressed(done, total, array)``, ``loaded(volume)``
-    or ``failed(exception)`` on the GUI thread, then ``done()``."""
+    """One background load.
+
+    Emits, on the GUI thread: ``progressed(done, total, array)`` while reading, then
+    ``loaded(volume)`` or ``failed(exception)``, then ``done()``.
+    """
 
     progressed = Signal(int, int, object)
     loaded = Signal(object)
@@ -51,34 +55,63 @@ class VolumeLoader(QObject):
         super().__init__(parent)
         if reader is None:
             from viewers.io import read_volume as reader
-        self.path = path
-        self._thread = QThread()
-        self._worker = _Worker(path, series_uid, reader)
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        self._worker.progressed.connect(self.progressed)
-        self._worker.loaded.connect(self._finish_loaded)
-        self._worker.failed.connect(self._finish_failed)
+        preload_reader_modules()
+        self.path, self.series_uid, self.reader = path, series_uid, reader
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="annotrace-load", daemon=True)
+        self._last = 0.0
+        self._finished = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._drain)
 
     def start(self) -> None:
         self._thread.start()
+        self._timer.start()
 
     def is_running(self) -> bool:
-        return self._thread.isRunning()
+        """True until the result has been delivered on the GUI thread."""
+        return self._thread.is_alive() or (self._thread.ident is not None and not self._finished)
 
     def wait(self, ms: int = 30000) -> bool:
-        return self._thread.wait(ms)
+        """Wait for the reading thread (not for delivery, which needs the event loop)."""
+        if self._thread.ident is not None:
+            self._thread.join(ms / 1000)
+        return not self._thread.is_alive()
 
-    def _stop(self) -> None:
-        self._thread.quit()
-        self._thread.wait()
+    # -- worker thread ----------------------------------------------------------------------
+    def _progress(self, done, total, array) -> None:
+        now = time.monotonic()
+        if done in (1, total) or now - self._last > 0.05:  # at most ~20 updates per second
+            self._last = now
+            self._queue.put(("progress", (int(done), int(total), array)))
 
-    def _finish_loaded(self, volume) -> None:
-        self._stop()
-        self.loaded.emit(volume)
-        self.done.emit()
+    def _run(self) -> None:
+        try:
+            volume = self.reader(self.path, series_uid=self.series_uid, progress=self._progress)
+        except Exception as exc:  # noqa: BLE001 - every failure goes to the window's dialog
+            self._queue.put(("failed", exc))
+        else:
+            self._queue.put(("loaded", volume))
 
-    def _finish_failed(self, exc) -> None:
-        self._stop()
-        self.failed.emit(exc)
-        self.done.emit()
+    # -- GUI thread -------------------------------------------------------------------------
+    def _drain(self) -> None:
+        latest_progress = None
+        while True:
+            try:
+                kind, payload = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "progress":
+                latest_progress = payload  # only the newest matters to the screen
+                continue
+            if latest_progress is not None:
+                self.progressed.emit(*latest_progress)
+                latest_progress = None
+            self._timer.stop()
+            self._finished = True
+            (self.loaded if kind == "loaded" else self.failed).emit(payload)
+            self.done.emit()
+            return
+        if latest_progress is not None:
+            self.progressed.emit(*latest_progress)

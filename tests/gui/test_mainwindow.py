@@ -171,3 +171,21 @@ def test_dropping_a_file_opens_it(window, qtbot):
                                 Qt.NoModifier))
     qtbot.waitUntil(lambda: window.path == str(DEMO_T1), timeout=20000)
     assert window.recent_menu.actions()[0].text() == str(DEMO_T1.resolve())
+
+
+def test_real_folder_with_many_series_opens_the_picker(window, qtbot, monkeypatch, errors,
+                                                       pydicom_data_dir):
+    from app.gui.series_picker import SeriesPicker
+
+    shown = []
+
+    def cancel(dialog):
+        shown.append([(dialog.table.item(r, 0).text(), dialog.table.item(r, 2).text())
+                      for r in range(dialog.table.rowCount())])
+        return 0
+
+    monkeypatch.setattr(SeriesPicker, "exec", cancel)
+    window.open_path(pydicom_data_dir)
+    qtbot.waitUntil(lambda: bool(shown), timeout=30000)
+    assert len(shown[0]) > 5 and ("SEG", "2") in shown[0] and ("CT", "3") in shown[0]
+    assert window.volume is None and not errors  # cancelled: nothing opened, no error
