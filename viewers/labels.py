@@ -107,6 +107,9 @@ class Segmentation:
     #: emitted after segments were added, removed, renamed, recoloured, shown or hidden
     segments_changed: Event = field(default_factory=Event, repr=False, compare=False)
     _next_id: int = 1
+    #: set by an edit history (viewers.edit.Editor) so that :meth:`remove_segment` becomes an
+    #: undoable command there instead of a change the undo history cannot see
+    remover: object = field(default=None, repr=False, compare=False)
 
     # -- segments -------------------------------------------------------------------------
     def add_segment(self, name: str, color=None, category: Code = CATEGORY_TISSUE,
@@ -123,7 +126,10 @@ class Segmentation:
         return seg
 
     def remove_segment(self, segment_id: int) -> None:
-        """Delete a segment and clear its voxels."""
+        """Delete a segment and clear its voxels (undoably when an editor is attached)."""
+        if self.remover is not None:
+            self.remover(segment_id)
+            return
         seg = self.segments.pop(segment_id)
         layer = self.layers[seg.layer]
         hit = layer == seg.value

@@ -147,3 +147,29 @@ def test_undo_during_a_drag_cancels_only_that_drag():
         s.add((31.0, 20.0, 6.0))
     ed.undo()
     assert not ed.segmentation.mask(sid).any()
+
+
+def test_removing_a_segment_through_the_segmentation_is_undoable_once_an_editor_is_attached():
+    ed = make_editor()
+    seg = ed.segmentation
+    a = seg.add_segment("a").segment_id
+    _stroke(ed, a, (10.0, 20.0, 6.0))
+    painted = seg.mask(a).copy()
+    seg.remove_segment(a)  # what the segment panel calls
+    assert a not in seg.segments and not seg.layers[0].any()
+    ed.undo()
+    np.testing.assert_array_equal(seg.mask(a), painted)
+    ed.undo()
+    assert not seg.mask(a).any()
+
+
+def test_a_locked_segment_can_still_be_deleted_and_undo_brings_it_back_locked():
+    ed = make_editor()
+    seg = ed.segmentation
+    a = seg.add_segment("a").segment_id
+    _stroke(ed, a, (10.0, 20.0, 6.0))
+    seg.update_segment(a, locked=True)
+    seg.remove_segment(a)
+    assert a not in seg.segments
+    ed.undo()
+    assert seg.segments[a].locked and seg.mask(a).any()

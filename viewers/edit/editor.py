@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from viewers.edit import painter, shapes
+from viewers.edit import logical, painter, shapes
 from viewers.edit.history import Command, History
 from viewers.edit.policy import EditPolicy
 from viewers.labels import Segmentation
@@ -50,6 +50,11 @@ class Editor:
         self.segmentation = segmentation
         self.history = history if history is not None else History(segmentation)
         self.policy = policy if policy is not None else EditPolicy()
+        # Removals made through the segmentation (the segment panel) become undoable commands.
+        segmentation.remover = self._remove_segment
+
+    def _remove_segment(self, segment_id: int):
+        return logical.remove_segment(self, segment_id)
 
     @property
     def image(self) -> np.ndarray:

@@ -78,9 +78,13 @@ def new_segment_from_mask(editor, name: str, mask, tool: str = "accept_proposal"
 
 
 def remove_segment(editor, segment_id: int):
-    """Delete a segment and its voxels as an undoable command."""
+    """Delete a segment and its voxels as an undoable command.
+
+    A lock protects a segment's voxels from the tools, not from an explicit deletion
+    (as in 3D Slicer); undo brings the segment back.
+    """
     def fn(txn):
-        s = painter._check_unlocked(txn, segment_id)
+        s = txn.segmentation.segments[segment_id]
         if s.layer < len(txn.segmentation.layers):
             flat = (txn.segmentation.layers[s.layer] == s.value).reshape(-1).nonzero()[0]
             txn.write_flat(s.layer, flat, 0)
