@@ -187,5 +187,5 @@ def test_real_folder_with_many_series_opens_the_picker(window, qtbot, monkeypatc
     monkeypatch.setattr(SeriesPicker, "exec", cancel)
     window.open_path(pydicom_data_dir)
     qtbot.waitUntil(lambda: bool(shown), timeout=30000)
-    assert len(shown[0]) > 5 and ("SEG", "2") in shown[0] and ("CT", "3") in shown[0]
+    assert len(shown[0]) > 5 and ("MR", "60") in shown[0] and ("CT", "3") in shown[0]
     assert window.volume is None and not errors  # cancelled: nothing opened, no error
