@@ -51,12 +51,14 @@ class VolumeLoader(QObject):
     failed = Signal(object)
     done = Signal()
 
-    def __init__(self, path, series_uid=None, reader=None, parent=None) -> None:
+    def __init__(self, path, series_uid=None, reader=None, parent=None,
+                 skip_bad: bool = False) -> None:
         super().__init__(parent)
         if reader is None:
             from viewers.io import read_volume as reader
         preload_reader_modules()
         self.path, self.series_uid, self.reader = path, series_uid, reader
+        self.skip_bad = skip_bad
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="annotrace-load", daemon=True)
         self._last = 0.0
@@ -88,7 +90,9 @@ class VolumeLoader(QObject):
 
     def _run(self) -> None:
         try:
-            volume = self.reader(self.path, series_uid=self.series_uid, progress=self._progress)
+            extra = {"skip_bad": True} if self.skip_bad else {}
+            volume = self.reader(self.path, series_uid=self.series_uid, progress=self._progress,
+                                 **extra)
         except Exception as exc:  # noqa: BLE001 - every failure goes to the window's dialog
             self._queue.put(("failed", exc))
         else:

@@ -157,15 +157,21 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.open_path(paths[0])
 
-    def open_path(self, path, series_uid: str | None = None, reader=None) -> VolumeLoader | None:
-        """Start loading ``path`` in the background; the window stays usable meanwhile."""
+    def open_path(self, path, series_uid: str | None = None, reader=None,
+                  skip_bad: bool = False) -> VolumeLoader | None:
+        """Start loading ``path`` in the background; the window stays usable meanwhile.
+
+        ``skip_bad`` loads a DICOM series without its unreadable slices (offered after
+        a folder failed to load).
+        """
         if self.loader is not None and self.loader.is_running():
             self.statusBar().showMessage("Still loading the previous image…", 3000)
             return None
-        self.loader = VolumeLoader(str(path), series_uid, reader or self.reader, parent=self)
+        self.loader = VolumeLoader(str(path), series_uid, reader or self.reader, parent=self,
+                                   skip_bad=skip_bad)
         self.loader.progressed.connect(self._on_progress)
         self.loader.loaded.connect(lambda volume: self._on_loaded(path, volume))
-        self.loader.failed.connect(lambda exc: self._on_failed(path, exc))
+        self.loader.failed.connect(lambda exc: self._on_failed(path, exc, series_uid, skip_bad))
         self.progress.setRange(0, 0)
         self.progress.show()
         self.statusBar().showMessage(f"Loading {Path(path).name}…")
@@ -196,7 +202,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened {Path(path).name}{note}", 8000)
         self.setWindowTitle(f"annotrace — {Path(path).name}")
 
-    def _on_failed(self, path, exc) -> None:
+    def _on_failed(self, path, exc, series_uid=None, skip_bad=False) -> None:
         from viewers.io.errors import MultipleSeriesError
 
         self.progress.hide()
@@ -211,6 +217,14 @@ class MainWindow(QMainWindow):
             return
         if getattr(exc, "exit_code", None) is not None:
             text = str(exc)
+            if not skip_bad and Path(path).is_dir():
+                answer = QMessageBox.question(
+                    self, "Cannot open series",
+                    f"{text}\n\nOpen the series without its unreadable slices?",
+                    QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+                if answer == QMessageBox.Yes:
+                    self.open_path(path, series_uid, skip_bad=True)
+                return
         else:  # a bug, not a bad file: say so plainly, with the exception type
             text = f"{Path(path).name}: internal error while reading: {type(exc).__name__}: {exc}"
         QMessageBox.critical(self, "Cannot open image", text)

@@ -189,3 +189,25 @@ def test_real_folder_with_many_series_opens_the_picker(window, qtbot, monkeypatc
     qtbot.waitUntil(lambda: bool(shown), timeout=30000)
     assert len(shown[0]) > 5 and ("MR", "60") in shown[0] and ("CT", "3") in shown[0]
     assert window.volume is None and not errors  # cancelled: nothing opened, no error
+
+
+def test_unreadable_slices_can_be_skipped_on_request(window, qtbot, monkeypatch, errors,
+                                                     pydicom_data_dir):
+    """pydicom-data's 60-image MR series holds a truncated file (10 frames)."""
+    from app.gui.series_picker import SeriesPicker
+
+    def choose_mr60(dialog):
+        for r in range(dialog.table.rowCount()):
+            if (dialog.table.item(r, 0).text(), dialog.table.item(r, 2).text()) == ("MR", "60"):
+                dialog.table.selectRow(r)
+        return 1
+
+    asked = []
+    monkeypatch.setattr(SeriesPicker, "exec", choose_mr60)
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda parent, title, text, *a: asked.append(text) or QMessageBox.Yes)
+    window.open_path(pydicom_data_dir)
+    qtbot.waitUntil(lambda: window.path is not None, timeout=30000)
+    assert len(asked) == 1 and "truncated" in asked[0] and not errors
+    assert window.volume.shape == (50, 64, 64)
+    assert any("skipped 10 unreadable" in w for w in window.volume.warnings)
