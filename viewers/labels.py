@@ -131,6 +131,9 @@ class Segmentation:
             self.remover(segment_id)
             return
         seg = self.segments.pop(segment_id)
+        if seg.layer >= len(self.layers):  # never painted: its layer may not exist yet
+            self.segments_changed.emit()
+            return
         layer = self.layers[seg.layer]
         hit = layer == seg.value
         if hit.any():

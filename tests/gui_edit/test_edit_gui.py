@@ -48,9 +48,9 @@ def window(qtbot):
     win.resize(900, 400)
     qtbot.addWidget(win)
     edit_gui.install(win)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
+    with qtbot.waitActive(win):  # window shortcuts need the active window
+        win.show()
+        win.activateWindow()
     return win
 
 

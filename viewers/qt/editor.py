@@ -221,6 +221,9 @@ def install(window, max_bytes: int = DEFAULT_MAX_BYTES, min_steps: int = DEFAULT
     ctl.changed.connect(refresh)
     refresh()
     ctl.editor()  # bind to the window's current case now (history, masking segment list)
+    loaded = getattr(window, "volume_loaded", None)
+    if loaded is not None:  # each new image gets its own history at once (and undoable deletes)
+        loaded.connect(lambda *_: ctl.editor())
     ctl.toolbar, ctl.actions = bar, dict(tools, undo=undo, redo=redo, sphere=sphere)
     window.edit_controller = ctl
     return ctl
