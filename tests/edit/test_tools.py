@@ -329,3 +329,12 @@ def test_accepting_a_proposal_is_one_command_that_undo_removes_whole():
     assert_state(seg, before)
     with pytest.raises(ValueError):
         logical.new_segment_from_mask(ed, "bad", np.zeros((2, 2, 2), bool))
+
+
+def test_removing_a_never_painted_segment_without_an_editor():
+    from viewers.labels import Segmentation
+
+    seg = Segmentation((2, 3, 4), np.eye(4))
+    sid = seg.add_segment("empty").segment_id
+    seg.remove_segment(sid)  # its layer was never allocated
+    assert seg.segments == {} and seg.layers == []
