@@ -20,6 +20,11 @@ from viewers.labels import Segmentation
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 DEFAULT_MIN_STEPS = 10
+#: Python objects held by one command besides its diffs (the command, hashes, lists), and per
+#: segment copy in its two snapshots: calibrated with tracemalloc (benchmarks/bench_brush.py
+#: prints the traced figure next to this estimate) so that the byte budget is not optimistic.
+COMMAND_OVERHEAD_BYTES = 1500
+SEGMENT_SNAPSHOT_BYTES = 600
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,9 @@ class Command:
     @property
     def nbytes(self) -> int:
         """Bytes held by this command (diff payloads, fixed overhead, segment copies)."""
-        return sum(d.nbytes for d in self.diffs) + 300 * (len(self.segments_after) + 1)
+        segments = len(self.segments_before) + len(self.segments_after)
+        return (sum(d.nbytes for d in self.diffs) + COMMAND_OVERHEAD_BYTES
+                + SEGMENT_SNAPSHOT_BYTES * segments)
 
     def record(self, action: str) -> ChangeRecord:
         """The change record of this command for ``action`` ("apply", "undo", "redo")."""
