@@ -28,6 +28,7 @@ def add_masking_widgets(bar: QToolBar, ctl) -> dict:
         box.setObjectName(name)
         box.setRange(-1e9, 1e9)
         box.setDecimals(1)
+        box.setMaximumWidth(80)  # the +-1e9 range would make it as wide as the tool bar
         box.setToolTip("Threshold brush range (Ctrl+click with the threshold brush picks the "
                        "value under the cursor)")
 

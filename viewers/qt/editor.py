@@ -181,6 +181,7 @@ def install(window, max_bytes: int = DEFAULT_MAX_BYTES, min_steps: int = DEFAULT
     size.setRange(MIN_RADIUS_MM, MAX_RADIUS_MM)
     size.setDecimals(2)
     size.setSuffix(" mm")
+    size.setMaximumWidth(90)
     size.setValue(ctl.radius_mm)
     size.setToolTip("Brush radius (] / [ or Shift+wheel)")
     size.valueChanged.connect(ctl.set_radius)
