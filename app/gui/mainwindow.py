@@ -279,5 +279,11 @@ def install_editor(window: MainWindow) -> bool:
         if exc.name != "viewers.qt.editor":
             raise
         return False
-    editor.install(window)
+    from app.settings import SettingsError, load_settings
+
+    try:
+        undo_mb = load_settings()["undo_memory_mb"]
+    except SettingsError:  # a broken settings file must not cost the user the editor
+        undo_mb = editor.DEFAULT_MAX_BYTES // 2**20
+    editor.install(window, max_bytes=int(undo_mb) * 2**20)
     return True

@@ -7,7 +7,7 @@ import subprocess
 
 import numpy as np
 import SimpleITK as sitk
-from conftest import tool
+from export_common import tool
 
 
 def series_reference(files) -> sitk.Image:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pydicom
 import pytest
-from conftest import CONTENT_TIME, LIVER, TUMOUR, dciodvfy_errors, overlapping_masks
+from export_common import CONTENT_TIME, LIVER, TUMOUR, dciodvfy_errors, overlapping_masks
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from export_dicom_factory import PHI, make_series
 

@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from conftest import CONTENT_TIME, dciodvfy_errors, overlapping_masks
+from export_common import CONTENT_TIME, dciodvfy_errors, overlapping_masks
 from export_dicom_factory import PHI, make_series
 from export_judges import check_with_dcmqi
 from pydicom.datadict import dictionary_description, dictionary_VR

@@ -7,7 +7,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from conftest import CONTENT_TIME, LIVER, TUMOUR, dciodvfy_errors, overlapping_masks
+from export_common import CONTENT_TIME, LIVER, TUMOUR, dciodvfy_errors, overlapping_masks
 from export_judges import check_with_dcmqi, series_reference
 
 from compliance.export.dicom_seg import build_dicom_seg, write_dicom_seg

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 
 import pytest
-from conftest import CONTENT_TIME, LIVER, TUMOUR, overlapping_masks
+from export_common import CONTENT_TIME, LIVER, TUMOUR, overlapping_masks
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from compliance.export.dicom_seg import write_dicom_seg

@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import LIVER, TUMOUR
+from export_common import LIVER, TUMOUR
 
 from compliance.export.errors import ExportError
 from compliance.export.nifti import write_label_nifti

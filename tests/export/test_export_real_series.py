@@ -14,7 +14,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from conftest import CONTENT_TIME, dciodvfy_errors
+from export_common import CONTENT_TIME, dciodvfy_errors
 from export_judges import check_with_dcmqi, series_reference
 
 from compliance.export.deid import deidentify

@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from conftest import CONTENT_TIME, LIVER, overlapping_masks
+from export_common import CONTENT_TIME, LIVER, overlapping_masks
 from hypothesis import HealthCheck, given, settings
 
 from compliance.export.dicom_seg import write_dicom_seg

@@ -65,3 +65,16 @@ def test_edit_tools_on_the_main_window(qtbot, tmp_path):
     window.set_volume(Volume.from_geometry(np.zeros((4, 16, 16), np.int16), (0, 0, 0), (1, 1, 1)))
     assert ctl.editor().segmentation is window.segmentation
     assert not ctl.actions["undo"].isEnabled() and not ctl.actions["redo"].isEnabled()
+
+
+def test_undo_budget_follows_the_undo_memory_setting(qtbot, tmp_path, monkeypatch):
+    from app.gui.mainwindow import MainWindow, install_editor
+
+    site = tmp_path / "site.toml"
+    site.write_text('locked = ["undo_memory_mb"]\n[settings]\nundo_memory_mb = 64\n')
+    monkeypatch.setenv("ANNOTRACE_SITE_CONFIG", str(site))
+    monkeypatch.setenv("ANNOTRACE_USER_CONFIG", str(tmp_path / "user.toml"))
+    window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(window)
+    assert install_editor(window)
+    assert window.edit_controller.max_bytes == 64 * 2**20

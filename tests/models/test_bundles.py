@@ -169,7 +169,7 @@ def test_a_bundle_imports_transforms_from_its_own_scripts_folder(bundle_factory,
                                                                   tmp_path):
     import sys
 
-    from conftest import make_bundle
+    from bundle_common import make_bundle
 
     vol, affine = small_ct
     folder = bundle_factory("spleen_ct_segmentation")

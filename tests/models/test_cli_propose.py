@@ -45,7 +45,7 @@ def test_propose_bad_input_is_one_line_and_exit_code_2(colin_t1, tmp_path, capsy
 
 
 def test_a_bundle_folder_without_weights_is_refused(colin_t1, tmp_path, capsys):
-    from conftest import BUNDLES
+    from bundle_common import BUNDLES
 
     assert main(["propose", str(colin_t1), "--model", str(BUNDLES / "spleen_ct_segmentation"),
                  "--out", str(tmp_path / "l.nii.gz"), "--quiet"]) == 2
