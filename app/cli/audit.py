@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from app.cli.workspace import add_auth, open_session
+from app.cli.output import print_json
 
 
 def register(subparsers) -> None:
@@ -78,8 +78,7 @@ def run_show(args) -> int:
     with open_session(args) as s:
         entries = s.read_audit(user=args.by, since=since, case=args.case)
     if args.json:
-        json.dump({"entries": entries}, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        print_json({"entries": entries}, indent=1)
         return 0
     for e in entries:
         objs = ",".join(e.get("objects", []))

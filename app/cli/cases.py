@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import sys
 
 from app.cli.workspace import add_auth, open_session
+from app.cli.output import print_json
 
 
 def register(subparsers) -> None:
@@ -47,8 +46,7 @@ def run_list(args) -> int:
     with open_session(args) as s:
         cases = s.list_cases()
     if args.json:
-        json.dump({"cases": cases}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json({"cases": cases}, indent=2)
         return 0
     for c in cases:
         shape = " x ".join(map(str, c["shape"]))

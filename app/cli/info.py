@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
+from app.cli.output import print_json
 
 
 def register(subparsers) -> None:
@@ -57,8 +56,7 @@ def run(args) -> int:
         volume = read_volume(args.path, series_uid=args.series, skip_bad=args.skip_bad)
     info = volume_json(volume, phi=args.phi)
     if args.json:
-        json.dump(info, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(info, indent=2)
     else:
         _print_volume(info)
     return 0
@@ -88,8 +86,7 @@ def _print_volume(info: dict) -> None:
 
 def _print_series(summaries, as_json: bool) -> None:
     if as_json:
-        json.dump({"series": [s.as_json() for s in summaries]}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json({"series": [s.as_json() for s in summaries]}, indent=2)
         return
     print(f"{len(summaries)} series:")
     for s in summaries:

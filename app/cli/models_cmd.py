@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
+from app.cli.output import print_json
 
 
 def register(subparsers) -> None:
@@ -56,8 +55,7 @@ def run(args) -> int:
         except ModelError as exc:
             rows.append({"name": name, "kind": "bundle", "error": exc.reason})
     if getattr(args, "json", False):
-        json.dump({"models": rows}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json({"models": rows}, indent=2)
         return 0
     for row in rows:
         if "error" in row:

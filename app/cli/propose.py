@@ -8,8 +8,9 @@ it, like any local script; registered bundles are checked against their SHA-256 
 
 from __future__ import annotations
 
-import json
 import sys
+
+from app.cli.output import print_json
 
 
 def register(subparsers) -> None:
@@ -115,8 +116,7 @@ def run(args) -> int:
     summary = proposal.summary()
     summary["timings_s"] = {k: round(v, 3) for k, v in proposal.timings_s.items()}
     if args.json:
-        json.dump(summary, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(summary, indent=2)
         return 0
     print(f"model    {proposal.model_id}  weights sha256 {proposal.weights_sha256}")
     for name, s in summary["segments"].items():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import sys
 
 from app.cli.workspace import add_auth, open_session, password
+from app.cli.output import print_json
 
 
 def register(subparsers) -> None:
@@ -55,8 +54,7 @@ def run(args) -> int:
                 if ev["event"] == "approve":
                     ev["signature_valid"] = s.verify_approval(ev)
             if args.json:
-                json.dump(st, sys.stdout, indent=2)
-                sys.stdout.write("\n")
+                print_json(st, indent=2)
             else:
                 print(f"case {args.case}: {st['state']} (version {st['version']})")
                 for ev in st["events"]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
+from app.cli.output import print_json
 
 
 def register(subparsers) -> None:
@@ -26,8 +25,7 @@ def run_show(args) -> int:
 
     settings = load_settings()
     if args.json:
-        json.dump(settings.as_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(settings.as_json(), indent=2)
         return 0
     print(f"site file: {settings.site_path}  user file: {settings.user_path}")
     for name in DEFAULTS:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import sys
 
 from app.cli.workspace import add_auth, new_password, open_session
+from app.cli.output import print_json
 
 
 def register(subparsers) -> None:
@@ -66,8 +65,7 @@ def run_list(args) -> int:
     with open_session(args) as s:
         users = s.list_users()
     if args.json:
-        json.dump({"users": users}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json({"users": users}, indent=2)
         return 0
     for u in users:
         flags = " ".join(f for f, on in (("disabled", u["disabled"]),
