@@ -26,6 +26,24 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"auditor", "admin"}),
     "audit.verify": frozenset({"auditor", "admin"}),
     "audit.write": frozenset(ROLES),  # other layers record their own events (Session.audit)
+    # PACS: searching shows PHI in results; retrieving imports a case; storing sends labels out
+    "pacs.query": frozenset({"annotator", "reviewer", "admin"}),
+    "pacs.retrieve": frozenset({"annotator", "admin"}),
+    "pacs.store": frozenset({"reviewer", "admin"}),
+    # Models: a bundle is code, so only an admin registers one; fine-tuning reads approved labels
+    "proposal.generate": frozenset({"annotator", "reviewer"}),
+    "proposal.accept": frozenset({"annotator"}),
+    "model.register": frozenset({"admin"}),
+    "model.train": frozenset({"annotator", "reviewer"}),
+    "model.list": frozenset({"annotator", "reviewer", "admin"}),
+    # Quality and automation: the study lead (a reviewer) decides what is reference and what is safe
+    "quality.read": frozenset({"reviewer"}),
+    "quality.reference": frozenset({"reviewer"}),
+    "autolabel.calibrate": frozenset({"reviewer"}),
+    "autolabel.apply": frozenset({"reviewer"}),
+    "drift.record": frozenset({"annotator", "reviewer"}),
+    # Break-glass: any user may declare an emergency; it is time-limited and flagged everywhere
+    "emergency.start": frozenset({"annotator", "reviewer", "admin"}),
 }
 
 DEFAULT_SETTINGS = {

@@ -36,6 +36,7 @@ COMMAND_MODULES: dict[str, str] = {
     "calibrate": "calibrate",
     "autolabel": "autolabel",
     "rank": "rank",
+    "drift": "drift",
     "export": "export",
     "pacs": "pacs",
     "settings": "settings_cmd",
