@@ -52,6 +52,7 @@ DEFAULT_SETTINGS = {
     "idle_lock_minutes": 10,
     "password_min_length": 12,
     "blind_readers": 0,  # 1: annotators see only their own versions (double reading)
+    "emergency_max_minutes": 60,  # longest break-glass grant (compliance.emergency)
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")

@@ -11,19 +11,26 @@ the session drops its keys from memory and refuses every operation with
 :class:`SessionLocked` until :meth:`unlock` is given the password. The caller's
 unsaved work stays in its own memory (and in the autosave journal written
 before the lock), so nothing is lost.
+
+Emergency ("break-glass") access: :meth:`Session.start_emergency` re-authenticates and,
+for a typed reason and a limited time, lets the session also open cases and read labels
+(:data:`compliance.emergency.EMERGENCY_ACTIONS`); every entry audited meanwhile carries
+``details["emergency"]`` (see :mod:`compliance.emergency`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from compliance import roles
 from compliance.admin import AdminOps
 from compliance.audit import load_keys, utc_now
 from compliance.casestore import CaseStore
+from compliance.emergency import EMERGENCY_ACTIONS, EmergencyGrant, check_request
 from compliance.errors import (AuthenticationError, NotFoundError, PermissionDenied,
-                               SessionLocked)
+                               PolicyError, SessionLocked)
 from compliance.keys import b64d
 from compliance.review import ReviewOps
 
@@ -66,6 +73,8 @@ class Session(CaseStore, ReviewOps, AdminOps):
         #: set when the audit trail cannot be extended: only verify/read work (nothing else
         #: may happen unaudited)
         self.frozen = None
+        #: the active emergency grant (see start_emergency), or None
+        self._emergency: EmergencyGrant | None = None
 
     # -- auditing ------------------------------------------------------------------------
     def audit(self, action: str, objects=(), before: str | None = None, after: str | None = None,
@@ -80,6 +89,7 @@ class Session(CaseStore, ReviewOps, AdminOps):
             raise SessionLocked("the session is locked; unlock it with your password")
         if self.frozen is not None:
             raise self.frozen
+        self._expire_emergency()
         return self.ws.audit_log.append([self._record(action, objects, before, after, details)],
                                         self._audit_keys)[0]
 
@@ -106,14 +116,20 @@ class Session(CaseStore, ReviewOps, AdminOps):
         return self.ws.audit_log.append(out, self._audit_keys)
 
     def _record(self, action, objects, before, after, details) -> dict:
+        details = dict(details or {})
+        if self._emergency is not None:
+            # Break-glass: every entry of the grant points at its emergency.start entry.
+            details["emergency"] = self._emergency.seq
         return {"time": utc_now(), "user": self.name, "user_id": self.user_id, "role": self.role,
                 "action": action, "objects": [str(o) for o in objects], "before": before,
-                "after": after, "details": details or {}}
+                "after": after, "details": details}
 
     def require(self, action: str, objects=()) -> None:
         """Refuse (and audit the refusal) unless the role may perform ``action``."""
         self._check_open()
-        if not roles.allowed(self.role, action):
+        self._expire_emergency()
+        if not (roles.allowed(self.role, action)
+                or (self._emergency is not None and action in EMERGENCY_ACTIONS)):
             self.audit("access.denied", objects, details={"attempted": action})
             raise PermissionDenied(f"user {self.name!r} (role {self.role}) may not {action}")
         self._last_activity = self._clock()
@@ -173,7 +189,10 @@ class Session(CaseStore, ReviewOps, AdminOps):
 
     def logout(self) -> None:
         if not self.closed and not self.locked and self.frozen is None:
+            if self._emergency is not None and not self._emergency.expired(self._clock()):
+                self._end_emergency("logout")
             self.audit("logout")
+        self._emergency = None
         self._keys, self._audit_keys, self.closed = None, None, True
 
     def __enter__(self):
@@ -181,6 +200,90 @@ class Session(CaseStore, ReviewOps, AdminOps):
 
     def __exit__(self, *exc):
         self.logout()
+
+    # -- emergency (break-glass) access --------------------------------------------------
+    def start_emergency(self, reason: str, minutes: int, password: str) -> EmergencyGrant:
+        """Declare an emergency: for ``minutes`` this session may also open cases and read
+        labels, and every entry it audits is flagged.
+
+        Parameters
+        ----------
+        reason : str
+            Typed by the user, at least ``MIN_REASON_CHARS`` characters; recorded in the
+            audit trail (say why, not who the patient is).
+        minutes : int
+            Time limit, 1 to the setting ``emergency_max_minutes`` (default 60).
+        password : str
+            The user's password again (a failure counts towards the lockout).
+
+        Returns
+        -------
+        EmergencyGrant
+            Its ``seq`` is the ``emergency.start`` entry every flagged entry names.
+
+        Raises
+        ------
+        PermissionDenied
+            For roles without ``emergency.start`` (auditors), audited.
+        PolicyError
+            Reason too short, time limit out of range, or a grant already active.
+        AuthenticationError
+            Wrong password (audited as ``login.failed``).
+        """
+        self.require("emergency.start")
+        if self._emergency is not None:
+            raise PolicyError(f"emergency access is already active until "
+                              f"{self._emergency.until_utc}; end it before starting another")
+        text, minutes = check_request(reason, minutes, int(self.ws.settings.get(
+            "emergency_max_minutes", 60)))
+        opened = self.ws.check_password(self.name, password)
+        if opened.user_id != self.user_id:
+            raise AuthenticationError("wrong user name or password")
+        until = (datetime.now(timezone.utc) + timedelta(minutes=minutes)).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        expires = self._clock() + 60.0 * minutes
+        seq = self.audit("emergency.start", details={"reason": text, "minutes": minutes,
+                                                     "until": until})
+        self._emergency = EmergencyGrant(seq, text, minutes, until, expires)
+        return self._emergency
+
+    def end_emergency(self) -> EmergencyGrant | None:
+        """End the active grant now (audited ``emergency.end``); return it, or None if
+        none was active (an expired one is recorded as expired)."""
+        self._check_open()
+        grant = self._emergency
+        self._expire_emergency()
+        if self._emergency is not None:
+            self._end_emergency("user")
+        return grant
+
+    @property
+    def emergency(self) -> EmergencyGrant | None:
+        """The active grant, or None (also once its time is up, even before the expiry
+        has been recorded at the next operation or :meth:`check_emergency`)."""
+        g = self._emergency
+        return g if g is not None and not g.expired(self._clock()) else None
+
+    def check_emergency(self) -> EmergencyGrant | None:
+        """Record the end of a grant whose time is up (the GUI calls this from a timer);
+        return the grant still active, or None."""
+        if not self.locked and not self.closed and self.frozen is None:
+            self._expire_emergency()
+        return self.emergency
+
+    def _expire_emergency(self) -> None:
+        g = self._emergency
+        if g is not None and g.expired(self._clock()):
+            self._end_emergency("expired")
+
+    def _end_emergency(self, how: str) -> None:
+        rec = self._record("emergency.end", [], None, None,
+                           {"ended": how, "until": self._emergency.until_utc})
+        # Dropped before the append: if the trail cannot take the entry, the privilege is
+        # gone anyway (fail closed).
+        self._emergency = None
+        if self._audit_keys is not None and self.frozen is None:
+            self.ws.audit_log.append([rec], self._audit_keys)
 
     # -- keys for the export layer --------------------------------------------------------
     def export_keys(self) -> "ExportKeys":

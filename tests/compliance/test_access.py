@@ -84,12 +84,14 @@ def _attempts(session, cid, labels, password):
         "export": lambda: session.export_keys(),
         "audit.read": lambda: session.read_audit(),
         "audit.verify": lambda: session.verify_audit(),
+        "emergency.start": lambda: session.start_emergency("patient deteriorating, need images",
+                                                           10, password),
         # Actions whose operations live outside Session (app layer) check through require();
         # the tests of those operations check that they call it.
         **{a: (lambda a=a: session.require(a)) for a in (
             "pacs.query", "pacs.retrieve", "pacs.store", "proposal.generate", "proposal.accept",
             "model.register", "model.train", "model.list", "quality.read", "quality.reference",
-            "autolabel.calibrate", "autolabel.apply", "drift.record", "emergency.start")},
+            "autolabel.calibrate", "autolabel.apply", "drift.record")},
     }
 
 
