@@ -110,6 +110,13 @@ class Segmentation:
     #: set by an edit history (viewers.edit.Editor) so that :meth:`remove_segment` becomes an
     #: undoable command there instead of a change the undo history cannot see
     remover: object = field(default=None, repr=False, compare=False)
+    #: per-voxel provenance code (uint16 on the grid), allocated at the first labelled write;
+    #: 0 = unlabelled or unknown (e.g. labels loaded from a file that had none)
+    provenance: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: ``{str(code): source}``, source = "user:<user_id>" | "model:<id>@sha256:<hash>" | "auto:..."
+    provenance_legend: dict = field(default_factory=dict, compare=False)
+    #: the source that edits made now are attributed to (the GUI sets "user:<user_id>")
+    current_source: str = "user:local"
 
     # -- segments -------------------------------------------------------------------------
     def add_segment(self, name: str, color=None, category: Code = CATEGORY_TISSUE,
@@ -161,6 +168,40 @@ class Segmentation:
 
     def segments_in_layer(self, layer: int) -> list[Segment]:
         return [s for s in self.segments.values() if s.layer == layer]
+
+    # -- provenance -----------------------------------------------------------------------
+    def provenance_code(self, source: str) -> int:
+        """The code of ``source`` in :attr:`provenance_legend`, assigning the next free one.
+
+        Codes are never reused for another source within a segmentation, so a saved map and
+        its legend stay consistent across undo.
+        """
+        source = str(source)
+        for code, known in self.provenance_legend.items():
+            if known == source:
+                return int(code)
+        code = max((int(c) for c in self.provenance_legend), default=0) + 1
+        if code > np.iinfo(np.uint16).max:
+            raise ValueError("too many provenance sources for a uint16 map")
+        self.provenance_legend[str(code)] = source
+        return code
+
+    def provenance_source(self, code: int) -> str | None:
+        """The source string of a code (None for 0 or an unknown code)."""
+        return self.provenance_legend.get(str(int(code))) if code else None
+
+    def ensure_provenance(self) -> np.ndarray:
+        """The provenance array, allocated (all 0 = unknown) on first use."""
+        if self.provenance is None:
+            self.provenance = np.zeros(self.shape, dtype=np.uint16)
+        return self.provenance
+
+    def labelled(self, flat_index: np.ndarray) -> np.ndarray:
+        """True for each flat voxel index that some layer labels."""
+        out = np.zeros(np.shape(flat_index), dtype=bool)
+        for layer in self.layers:
+            out |= layer.reshape(-1)[flat_index] != 0
+        return out
 
     # -- helpers --------------------------------------------------------------------------
     def ensure_layer(self, layer: int) -> np.ndarray:

@@ -24,17 +24,17 @@ import numpy as np
 DIFF_OVERHEAD_BYTES = 400
 
 
-def _pack_values(values: np.ndarray):
+def _pack_values(values: np.ndarray, dtype=np.uint8):
     """A plain int when all values are equal, else zlib-compressed bytes."""
     if values.size and (values == values[0]).all():
         return int(values[0])
-    return zlib.compress(np.ascontiguousarray(values, dtype=np.uint8).tobytes(), 1)
+    return zlib.compress(np.ascontiguousarray(values, dtype=dtype).tobytes(), 1)
 
 
-def _unpack_values(packed, count: int):
+def _unpack_values(packed, count: int, dtype=np.uint8):
     if isinstance(packed, int):
-        return np.uint8(packed)
-    return np.frombuffer(zlib.decompress(packed), dtype=np.uint8, count=count)
+        return np.dtype(dtype).type(packed)
+    return np.frombuffer(zlib.decompress(packed), dtype=dtype, count=count)
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class LayerDiff:
         ``zlib(packbits(mask))`` of the changed voxels inside ``bbox``.
     old, new : int or bytes
         Values before and after, in C order of the mask (an int when uniform).
+    dtype : str
+        Value type: "uint8" for label layers, "uint16" for the provenance map (layer -1).
     """
 
     layer: int
@@ -61,9 +63,11 @@ class LayerDiff:
     mask_z: bytes
     old: int | bytes
     new: int | bytes
+    dtype: str = "uint8"
 
     @classmethod
-    def from_changes(cls, layer: int, shape, flat_index, old, new) -> "LayerDiff | None":
+    def from_changes(cls, layer: int, shape, flat_index, old, new,
+                     dtype: str = "uint8") -> "LayerDiff | None":
         """Build a diff from sorted, unique flat indices with their old and new values.
 
         Voxels whose old and new values are equal are dropped; ``None`` when nothing is left.
@@ -84,7 +88,7 @@ class LayerDiff:
         # Sorted global flat order equals C order inside the box, so values line up.
         mask_z = zlib.compress(np.packbits(mask, axis=None).tobytes(), 1)
         return cls(layer, tuple(zip(lo, hi)), int(flat_index.size), mask_z,
-                   _pack_values(old), _pack_values(new))
+                   _pack_values(old, dtype), _pack_values(new, dtype), dtype)
 
     @property
     def slices(self) -> tuple[slice, slice, slice]:
@@ -98,7 +102,7 @@ class LayerDiff:
 
     def values(self, which: str) -> np.ndarray:
         """Old (``"old"``) or new (``"new"``) values as an array or uint8 scalar."""
-        return _unpack_values(self.old if which == "old" else self.new, self.count)
+        return _unpack_values(self.old if which == "old" else self.new, self.count, self.dtype)
 
     def apply(self, layer_array: np.ndarray, which: str) -> None:
         """Write the old or new values into ``layer_array`` (in place)."""

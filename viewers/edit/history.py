@@ -82,6 +82,11 @@ class Command:
             diff = LayerDiff.from_changes(layer, seg.shape, idx, old, new)
             if diff is not None:
                 self.diffs.append(diff)
+        merged = txn.merged_provenance()
+        #: provenance codes changed (a uint16 diff, layer -1), or None
+        self.provenance = None if merged is None else LayerDiff.from_changes(
+            -1, seg.shape, *merged, dtype="uint16")
+        self.side_effects = list(txn.side_effects)
         self.segments_before = txn.segments_before
         self.segments_after = snapshot_segments(seg)
         self.n_layers_before = txn.n_layers_before
@@ -98,14 +103,18 @@ class Command:
 
     @property
     def empty(self) -> bool:
-        return not self.diffs and not self.meta_changed and self.n_layers_before == self.n_layers_after
+        return (not self.diffs and not self.meta_changed and self.provenance is None
+                and not self.side_effects and self.n_layers_before == self.n_layers_after)
 
     @property
     def nbytes(self) -> int:
         """Bytes held by this command (diff payloads, fixed overhead, segment copies)."""
         segments = len(self.segments_before) + len(self.segments_after)
+        extra = sum(int(getattr(e, "nbytes", 0)) for e in self.side_effects)
+        if self.provenance is not None:
+            extra += self.provenance.nbytes
         return (sum(d.nbytes for d in self.diffs) + COMMAND_OVERHEAD_BYTES
-                + SEGMENT_SNAPSHOT_BYTES * segments)
+                + SEGMENT_SNAPSHOT_BYTES * segments + extra)
 
     def record(self, action: str) -> ChangeRecord:
         """The change record of this command for ``action`` ("apply", "undo", "redo")."""
@@ -119,6 +128,10 @@ class Command:
         """Restore the state before the command: old voxel values, segment slots, layers."""
         for d in reversed(self.diffs):
             d.apply(seg.layers[d.layer], "old")
+        if self.provenance is not None:
+            self.provenance.apply(seg.ensure_provenance(), "old")
+        for effect in reversed(self.side_effects):
+            effect.undo()
         del seg.layers[self.n_layers_before:]
         self._emit(seg, restore_segments(seg, self.segments_after, self.segments_before))
 
@@ -128,6 +141,10 @@ class Command:
             seg.ensure_layer(self.n_layers_after - 1)
         for d in self.diffs:
             d.apply(seg.layers[d.layer], "new")
+        if self.provenance is not None:
+            self.provenance.apply(seg.ensure_provenance(), "new")
+        for effect in self.side_effects:
+            effect.redo()
         self._emit(seg, restore_segments(seg, self.segments_before, self.segments_after))
 
     def _emit(self, seg: Segmentation, meta: bool) -> None:

@@ -98,7 +98,7 @@ def split_islands(editor, segment_id: int, min_mm3: float = 0.0, fully_connected
             free = [v for v in range(1, 256) if v not in used]
             if free:  # the island's voxels are the source's: no conflict in the source's layer
                 new.layer, new.value = src.layer, free[0]
-                txn.write_where(src.layer, bbox, labels == lab, new.value)
+                txn.write_where(src.layer, bbox, labels == lab, new.value, mark=False)  # same voxels
             else:
                 painter.erase(txn, segment_id, bbox, labels == lab, editor.policy)
                 painter.add(txn, new.segment_id, bbox, labels == lab, editor.policy)

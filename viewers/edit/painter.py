@@ -96,8 +96,8 @@ def relocate(txn: Transaction, segment_id: int, bbox=None, extra: np.ndarray | N
             value = next(v for v in range(1, 256) if v not in used)
         else:
             value = 1
-        written = txn.write_flat(seg.layer, flat, 0)
+        written = txn.write_flat(seg.layer, flat, 0, mark=False)  # a move keeps provenance
         seg.layer, seg.value = target, value
-        written += txn.write_flat(target, flat, value)
+        written += txn.write_flat(target, flat, value, mark=False)
         return written
     raise AssertionError("unreachable: a new layer always fits")

@@ -6,6 +6,14 @@ moves, segments created). A brush drag keeps one transaction open across all
 its mouse events; :meth:`Transaction.commit` turns it into one
 :class:`~viewers.edit.history.Command` holding compressed sparse diffs, and
 :meth:`Transaction.abort` puts every voxel back.
+
+Provenance: a voxel written with a segment value is attributed to :attr:`Transaction.source`
+(by default the segmentation's ``current_source``, e.g. "user:<user_id>"; accepting a proposal
+uses "model:<id>@sha256:<hash>") in ``Segmentation.provenance``; a voxel that no layer labels
+any more gets code 0. Those changes are recorded like the layer writes (flat index, old, new),
+so undo restores them and their memory is proportional to the voxels changed. Moving a segment
+between layers (:func:`viewers.edit.painter.relocate`) writes with ``mark=False``: the voxels
+keep where they came from.
 """
 
 from __future__ import annotations
@@ -75,14 +83,23 @@ class Transaction:
         self.n_layers_before = len(segmentation.layers)
         self._chunks: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self._pending: list[int] | None = None  # union box (k0, j0, i0, k1, j1, i1) not yet notified
+        #: the provenance source of the voxels this transaction labels
+        self.source = segmentation.current_source
+        self._prov_chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        #: objects with ``undo()``, ``redo()`` and ``nbytes`` that undo/redo with the command
+        #: (e.g. the proposal voxels an accept took from the proposal layer)
+        self.side_effects: list = []
         self.closed = False
 
     # -- writes ---------------------------------------------------------------------------
     def ensure_layer(self, layer: int) -> np.ndarray:
         return self.segmentation.ensure_layer(layer)
 
-    def write_where(self, layer: int, bbox, where: np.ndarray, value: int) -> int:
-        """Set ``layers[layer][bbox][where] = value``; return the number of voxels changed."""
+    def write_where(self, layer: int, bbox, where: np.ndarray, value: int, mark: bool = True) -> int:
+        """Set ``layers[layer][bbox][where] = value``; return the number of voxels changed.
+
+        With ``mark`` the provenance of the voxels changed is updated (see the module notes).
+        """
         arr = self.ensure_layer(layer)
         region = arr[bbox]
         sel = where & (region != value)
@@ -99,12 +116,14 @@ class Transaction:
             flat = ((k + starts[0]) * nj + (j + starts[1])) * ni + (i + starts[2])
         old = region[sel]
         region[sel] = value
-        self._record(layer, flat.astype(np.int64, copy=False), old,
-                     np.full(n, value, dtype=np.uint8))
+        flat = flat.astype(np.int64, copy=False)
+        self._record(layer, flat, old, np.full(n, value, dtype=np.uint8))
+        if mark:
+            self._mark(flat, value)
         self._touch((k[[0, -1]], j, i), starts)
         return n
 
-    def write_flat(self, layer: int, flat_index: np.ndarray, value: int) -> int:
+    def write_flat(self, layer: int, flat_index: np.ndarray, value: int, mark: bool = True) -> int:
         """Set the voxels at sorted (ascending) flat indices of ``layers[layer]`` to ``value``."""
         arr = self.ensure_layer(layer)
         flat_index = np.asarray(flat_index, dtype=np.int64)
@@ -115,6 +134,8 @@ class Transaction:
             return 0
         np.put(arr, flat_index, value)
         self._record(layer, flat_index, old, np.full(old.size, value, dtype=np.uint8))
+        if mark:
+            self._mark(flat_index, value)
         # A coarse box (whole rows and columns of the slices touched) is enough to re-render,
         # and costs nothing next to unravelling millions of indices.
         plane = arr.shape[1] * arr.shape[2]
@@ -130,6 +151,27 @@ class Transaction:
 
     def _record(self, layer, flat, old, new):
         self._chunks.setdefault(layer, []).append((flat, old, new))
+
+    def _mark(self, flat: np.ndarray, value: int) -> None:
+        """Provenance of voxels just written: the source's code, or 0 where now unlabelled."""
+        seg = self.segmentation
+        if value:
+            code = seg.provenance_code(self.source)
+            prov = seg.ensure_provenance().reshape(-1)
+        else:
+            if seg.provenance is None:
+                return  # nothing was ever attributed: nothing to clear
+            prov = seg.provenance.reshape(-1)
+            code = 0
+            flat = flat[~seg.labelled(flat)]  # still labelled in another layer: keep its source
+        old = prov[flat]
+        sel = old != code
+        if not sel.all():
+            flat, old = flat[sel], old[sel]
+        if flat.size == 0:
+            return
+        prov[flat] = code
+        self._prov_chunks.append((flat, old, np.full(flat.size, code, dtype=np.uint16)))
 
     def _touch(self, local, starts):
         box = [int(c.min()) + s for c, s in zip(local, starts)]
@@ -150,17 +192,13 @@ class Transaction:
     def merged_changes(self):
         """Per layer: sorted unique flat indices, first old value, last new value."""
         for layer, chunks in sorted(self._chunks.items()):
-            idx = np.concatenate([c[0] for c in chunks])
-            old = np.concatenate([c[1] for c in chunks])
-            new = np.concatenate([c[2] for c in chunks])
-            if len(chunks) > 1 or np.any(np.diff(idx) <= 0):
-                order = np.argsort(idx, kind="stable")
-                idx, old, new = idx[order], old[order], new[order]
-                step = idx[1:] != idx[:-1]
-                first = np.concatenate(([True], step))
-                last = np.concatenate((step, [True]))
-                idx, old, new = idx[first], old[first], new[last]
-            yield layer, idx, old, new
+            yield (layer, *_merge(chunks))
+
+    def merged_provenance(self):
+        """Sorted unique flat indices, first old and last new provenance codes (or None)."""
+        if not self._prov_chunks:
+            return None
+        return _merge(self._prov_chunks)
 
     def abort(self) -> None:
         """Put every voxel and segment back as it was when the transaction began."""
@@ -168,10 +206,31 @@ class Transaction:
         for layer, chunks in self._chunks.items():
             for flat, old, _new in reversed(chunks):
                 np.put(seg.layers[layer], flat, old)
+        for flat, old, _new in reversed(self._prov_chunks):
+            np.put(seg.provenance, flat, old)
+        for effect in reversed(self.side_effects):
+            effect.undo()
         del seg.layers[self.n_layers_before:]
         self._chunks.clear()
+        self._prov_chunks.clear()
+        self.side_effects.clear()
         meta = restore_segments(seg, snapshot_segments(seg), self.segments_before)
         self.closed = True
         seg.changed.emit(tuple(slice(0, n) for n in seg.shape))
         if meta:
             seg.segments_changed.emit()
+
+
+def _merge(chunks):
+    """(flat, old, new) chunks -> sorted unique flat indices, first old, last new values."""
+    idx = np.concatenate([c[0] for c in chunks])
+    old = np.concatenate([c[1] for c in chunks])
+    new = np.concatenate([c[2] for c in chunks])
+    if len(chunks) > 1 or np.any(np.diff(idx) <= 0):
+        order = np.argsort(idx, kind="stable")
+        idx, old, new = idx[order], old[order], new[order]
+        step = idx[1:] != idx[:-1]
+        first = np.concatenate(([True], step))
+        last = np.concatenate((step, [True]))
+        idx, old, new = idx[first], old[first], new[last]
+    return idx, old, new
