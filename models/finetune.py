@@ -9,6 +9,8 @@ new model's *proposals* on the held-out cases, and write the weights.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,7 @@ class FineTuneResult:
 
     parent_model_id: str
     parent_weights_sha256: str
-    weights_path: Path
+    weights_path: Path | None
     weights_sha256: str
     training_cases: list[str]
     validation_cases: list[str]
@@ -42,6 +44,8 @@ class FineTuneResult:
     steps: int
     seconds: float
     losses: list[float] = field(default_factory=list, repr=False)
+    #: the serialized state dict (what ``weights_path`` holds, when one was given)
+    weights: bytes = field(default=b"", repr=False)
 
     @property
     def mean_validation_dice(self) -> float | None:
@@ -72,14 +76,53 @@ def _network_grid(case: Case):
     return x.as_tensor().clone(), y.as_tensor().round().clone()
 
 
-def fine_tune(parent, cases: list[Case], out_path, steps: int = 200, holdout: float = 0.2,
-              seed: int = 0, lr: float = 1e-3, progress=None) -> FineTuneResult:
-    """Fine-tune ``parent`` (a brainmask-unet-type model) on ``cases``; see module doc."""
+def load_state(weights: bytes):
+    """A state dict from serialized bytes, in memory (``weights_only=True``: no pickle code)."""
+    import torch
+
+    try:
+        return torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
+        raise ModelError("weights", f"not a loadable state dict ({exc})") from None
+
+
+def runnable_from_weights(spec, weights: bytes, device=None):
+    """A brainmask-unet-type runnable model whose weights come from memory, not a file.
+
+    ``spec.weights_sha256`` must be the SHA-256 of ``weights`` (checked here), so the
+    proposal records exactly the weights that ran.
+    """
+    from models.brainmask_unet import BrainmaskUNet, build_network
+
+    if spec.runner != "models.brainmask_unet:load":
+        raise ModelError(spec.name, "only brainmask-unet-type models load from memory")
+    if hashlib.sha256(weights).hexdigest() != spec.weights_sha256:
+        raise ModelError(spec.model_id, "weights do not match their recorded SHA-256")
+    network = build_network()
+    try:
+        network.load_state_dict(load_state(weights))
+    except RuntimeError as exc:
+        raise ModelError(spec.model_id, f"weights do not fit the network ({exc})") from None
+    return BrainmaskUNet(spec, device=device, network=network)
+
+
+def fine_tune(parent, cases: list[Case], out_path=None, steps: int = 200,
+              holdout: float = 0.2, seed: int = 0, lr: float = 1e-3, progress=None,
+              parent_weights: bytes | None = None,
+              validation_progress=None) -> FineTuneResult:
+    """Fine-tune ``parent`` (a brainmask-unet-type model) on ``cases``; see module doc.
+
+    ``out_path`` None keeps the new weights in memory only (``result.weights``: a workspace
+    stores them encrypted, never as a plaintext file). ``parent_weights`` gives the
+    parent's weights as bytes (a workspace model version); ``parent`` is then its ModelSpec.
+    ``validation_progress(done, total, stage)`` is called per window batch of the held-out
+    proposals (it may raise Cancelled, like ``progress`` during training).
+    """
     import torch
 
     from models.brainmask_unet import BrainmaskUNet
     from models.postprocess import binary_proposal
-    from models.registry import ModelSpec, resolve, sha256_file
+    from models.registry import ModelSpec, resolve
     from models.train_brainmask import _augment, dice
     from models.training import train_segmentation
 
@@ -101,24 +144,30 @@ def fine_tune(parent, cases: list[Case], out_path, steps: int = 200, holdout: fl
         return (torch.stack([torch.as_tensor(d["image"]) for d in items]),
                 torch.stack([torch.as_tensor(d["label"]) for d in items]).long())
 
-    runner = BrainmaskUNet(spec, device="cpu")
+    runner = (BrainmaskUNet(spec, device="cpu") if parent_weights is None
+              else runnable_from_weights(spec, parent_weights, device="cpu"))
     t0 = time.perf_counter()
     result = train_segmentation(runner.net, sample, steps, lr=lr, progress=progress, seed=seed)
     seconds = time.perf_counter() - t0
-    out_path = Path(out_path)
     runner.net.to(memory_format=torch.contiguous_format)
-    torch.save(runner.net.state_dict(), out_path)
+    buffer = io.BytesIO()
+    torch.save(runner.net.state_dict(), buffer)
+    weights = buffer.getvalue()
+    if out_path is not None:
+        out_path = Path(out_path)
+        out_path.write_bytes(weights)
     validation = {}
     for case_id in val_ids:
         case = by_id[case_id]
-        prob = runner.probability(case.image, case.affine_lps)
+        prob = runner.probability(case.image, case.affine_lps, progress=validation_progress)
         labels = binary_proposal(prob, case.affine_lps, spec, {}).labels == 1
         validation[case_id] = round(dice(labels, case.mask.astype(bool)), 4)
     return FineTuneResult(parent_model_id=spec.model_id,
                           parent_weights_sha256=spec.weights_sha256, weights_path=out_path,
-                          weights_sha256=sha256_file(out_path), training_cases=train_ids,
-                          validation_cases=val_ids, validation_dice=validation, steps=steps,
-                          seconds=seconds, losses=result.losses)
+                          weights_sha256=hashlib.sha256(weights).hexdigest(),
+                          training_cases=train_ids, validation_cases=val_ids,
+                          validation_dice=validation, steps=steps, seconds=seconds,
+                          losses=result.losses, weights=weights)
 
 
 def spec_for(result: FineTuneResult, name: str, version: str):

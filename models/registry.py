@@ -187,3 +187,30 @@ def resolve(name_or_dir: str, registry_path=None) -> ModelSpec:
 def env_registry_path() -> str | None:
     """``ANNOTRACE_MODEL_REGISTRY`` overrides where registered bundles are listed."""
     return os.environ.get("ANNOTRACE_MODEL_REGISTRY")
+
+
+def workspace_spec(record: dict) -> ModelSpec:
+    """The ModelSpec of a model version kept in a workspace (its weights stay in memory).
+
+    ``record`` is the version's record (:mod:`compliance.modelstore`): the parent chain
+    ends in a built-in model whose network and recipe the version shares. The spec has no
+    weights file; its ``weights_sha256`` is the recorded one, and
+    :func:`models.finetune.runnable_from_weights` checks the decrypted bytes against it.
+    """
+    from dataclasses import replace
+
+    base = record.get("base_model") or record["parent"]["model_id"]
+    builtin = next((s for s in builtin_models()
+                    if base in (s.name, s.model_id) or base.split("@")[0] == s.name), None)
+    if builtin is None:
+        raise ModelError(record["name"], f"its base model {base} is not installed")
+    segments = tuple(SegmentInfo(int(s["value"]), s["name"], s.get("snomed"))
+                     for s in record["labels"]) or builtin.segments
+    dice = record.get("mean_validation_dice")
+    return replace(builtin, name=record["name"], version=str(record["version"]),
+                   task=record["task"], modality=record["modality"], segments=segments,
+                   weights=(), kind="workspace",
+                   source=f"fine-tuned in this workspace from {record['parent']['model_id']} "
+                          f"on {len(record['training_cases'])} approved case(s)"
+                          + (f"; validation Dice {dice:.3f}" if dice is not None else ""),
+                   _sha=record["weights_sha256"])

@@ -4,6 +4,11 @@ The labels (and optionally the per-voxel confidence, 0-255 = probability of the 
 label) are written on the input's exact grid. Progress goes to stderr; Ctrl-C stops the
 run at the next window batch. Outside a workspace a bundle folder runs as its caller names
 it, like any local script; registered bundles are checked against their SHA-256 pins.
+
+With ``--workspace WS --user U`` the model may also be one of the workspace's fine-tuned
+versions (``NAME@VERSION``; weights decrypted into memory only) or a bundle registered in
+the workspace; bundle folders are refused there (only what an admin registered runs), and
+the proposal is permission-checked and audited.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from app.cli.output import print_json
+from app.cli.workspace import refuse_password_option
 
 
 def register(subparsers) -> None:
@@ -37,6 +43,13 @@ def register(subparsers) -> None:
                         "after a one-time conversion of a few seconds)")
     p.add_argument("--json", action="store_true", help="print the confidence summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    refuse_password_option(p)
+    p.add_argument("--workspace", metavar="WS",
+                   help="run a model of this workspace (NAME@VERSION of a fine-tuned version "
+                        "or a bundle registered there); needs --user")
+    p.add_argument("--user", help="your user name in the workspace")
+    p.add_argument("--password-file", metavar="FILE",
+                   help="read the password from the first line of FILE")
     p.set_defaults(func=run)
 
 
@@ -92,6 +105,18 @@ def _warn_modality(model: str, modality: str) -> None:
               file=sys.stderr)
 
 
+def _workspace_session(args):
+    if not getattr(args, "workspace", None):
+        return None
+    from app.cli.errors import UsageError
+    from app.cli.workspace import open_session
+
+    if not args.user:
+        raise UsageError(f"{args.workspace}: a workspace needs --user (and --password-file "
+                         "or the prompt)")
+    return open_session(args, args.workspace)
+
+
 def run(args) -> int:
     from models.errors import Cancelled
     from models.run import propose
@@ -100,13 +125,34 @@ def run(args) -> int:
     _check_outputs(args)
     volume, arrays = _read_channels(args)
     _warn_modality(args.model, volume.modality)
+    session = _workspace_session(args)
     try:
-        proposal = propose(args.model, arrays if len(arrays) > 1 else arrays[0],
+        model = args.model
+        if session is not None:
+            from app.workspace_models import load_model
+
+            _, model, _ = load_model(session, args.model, device=args.device)
+        proposal = propose(model, arrays if len(arrays) > 1 else arrays[0],
                            volume.affine_lps, progress=_progress(args.quiet),
                            fast=not args.plain, device=args.device, backend=args.backend)
     except (KeyboardInterrupt, Cancelled):
         print("\nannotrace: proposal cancelled; nothing written", file=sys.stderr)
+        if session is not None:
+            session.logout()
         return 130
+    except BaseException:
+        if session is not None:
+            session.logout()
+        raise
+    if session is not None:
+        # No file name (it may carry PHI): the model, its weights and the input's hash.
+        import hashlib
+
+        session.audit("proposal.generate", [], after=proposal.weights_sha256, details={
+            "model": proposal.model_id, "weights_sha256": proposal.weights_sha256,
+            "input_sha256": hashlib.sha256(volume.array.tobytes()).hexdigest(),
+            "source": "annotrace propose"})
+        session.logout()
     write_volume(volume.with_array(proposal.labels, modality="SEG",
                                    description=f"proposal {proposal.model_id}"), args.out)
     if args.confidence:
