@@ -134,6 +134,10 @@ class PacsClient:
             hint = {401: "authentication required or wrong credentials", 403: "access denied",
                     404: "not found", 503: "service unavailable"}.get(status, "server error")
             raise PacsError(f"{self.config.url}: {what} failed: HTTP {status} ({hint})") from None
+        except requests.exceptions.RequestException as exc:
+            # ChunkedEncodingError and friends: the server went away in the middle of a reply.
+            raise PacsError(f"{self.config.url}: {what} failed: connection lost "
+                            f"({type(exc).__name__})") from None
 
     # -- QIDO-RS -------------------------------------------------------------------------------
     def query_studies(self, patient_id: str = "", patient_name: str = "", accession: str = "",
@@ -194,9 +198,19 @@ class PacsClient:
         while True:
             if cancelled is not None and cancelled():
                 raise RetrieveCancelled("retrieve cancelled; nothing was kept")
-            item = self._call("retrieve", next, iterator, None)
+            try:
+                item = self._call("retrieve", next, iterator, None)
+            except PacsError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a cut multipart body fails in the parser
+                raise PacsError(f"{self.config.url}: retrieve interrupted after {received} of "
+                                f"{expected} instances ({type(exc).__name__}); nothing was "
+                                "kept") from None
             if item is None:
                 break
+            if str(item.get("SeriesInstanceUID", "")) != series_uid:
+                raise PacsError(f"{self.config.url}: retrieve returned an instance of another "
+                                "series; nothing was kept")
             sink(item)
             received += 1
             if progress is not None:

@@ -15,8 +15,12 @@ from viewers.io.dicom.pixels import (BadSlice, apply_lut, correct_unused_bits, d
 from viewers.io.errors import InputError
 
 
-def load_frames(frames, where, skip_bad=False, progress=None):
+def load_frames(frames, where, skip_bad=False, progress=None, decoder=decode_file):
     """Read, order and rescale ``frames`` (one series).
+
+    ``decoder(frame.path, frame_numbers)`` yields ``(frame_number, array)`` for frames whose
+    bytes cannot be read straight from a file (compressed, or in-memory datasets whose
+    ``frame.path`` is only a name).
 
     Returns
     -------
@@ -28,7 +32,7 @@ def load_frames(frames, where, skip_bad=False, progress=None):
     """
     check_consistent(frames, where)
     ordered, affine, warnings = layout(frames, where)
-    reader = _SliceReader(ordered, skip_bad, progress)
+    reader = _SliceReader(ordered, skip_bad, progress, decoder)
     array, bad = reader.run()
     if bad:
         good = [f for k, f in enumerate(ordered) if k not in bad]
@@ -63,8 +67,9 @@ def _compact(array: np.ndarray, bad: list[int]) -> np.ndarray:
 class _SliceReader:
     """Fills the destination slice by slice, reporting progress as slices land."""
 
-    def __init__(self, ordered, skip_bad, progress):
+    def __init__(self, ordered, skip_bad, progress, decoder=decode_file):
         self.ordered, self.skip_bad, self.progress = ordered, skip_bad, progress
+        self.decoder = decoder
         first = ordered[0]
         self.stored = stored_dtype(first)
         self.planned = plan_dtype(ordered)
@@ -120,7 +125,7 @@ class _SliceReader:
     def _decode(self, path, items):
         by_number = {frame.frame: (k, frame) for k, frame in items}
         try:
-            for number, arr in decode_file(path, set(by_number)):
+            for number, arr in self.decoder(path, set(by_number)):
                 k, frame = by_number.pop(number)
                 if arr.shape != (frame.rows, frame.cols):
                     raise BadSlice(frame, f"decoded shape {arr.shape} is not "

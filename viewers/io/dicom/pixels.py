@@ -141,7 +141,6 @@ def decode_file(path, frames_wanted: set[int]):
     import warnings
 
     import pydicom
-    from pydicom.pixels import iter_pixels
 
     try:
         with warnings.catch_warnings():
@@ -149,8 +148,24 @@ def decode_file(path, frames_wanted: set[int]):
             # as the InputError (or --skip-bad warning) below instead.
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=True)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - pydicom (force=True) fails in many ways
+        raise BadSlice(None, "cannot decode pixel data: " + _first_line(exc)) from None
+    yield from decode_dataset(ds, frames_wanted)
+
+
+def decode_dataset(ds, frames_wanted: set[int]):
+    """Yield ``(frame_number, array)`` for the wanted frames of an in-memory dataset."""
+    from pydicom.pixels import iter_pixels
+
+    try:
         if not any(tag in ds for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)):
             raise BadSlice(None, "truncated file: the pixel data is cut short")
+        if not hasattr(ds, "file_meta"):
+            from pydicom.dataset import FileMetaDataset
+
+            ds.file_meta = FileMetaDataset()
         if "TransferSyntaxUID" not in ds.file_meta:
             from viewers.io.dicom.multiframe import transfer_syntax_of
 
@@ -161,6 +176,9 @@ def decode_file(path, frames_wanted: set[int]):
     except (BadSlice, KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError):
         raise
     except BaseException as exc:  # noqa: BLE001 - decoder plugins raise anything, Rust panics too
-        text = str(exc).strip().splitlines()
-        raise BadSlice(None, "cannot decode pixel data: "
-                             + (text[0] if text else type(exc).__name__)) from None
+        raise BadSlice(None, "cannot decode pixel data: " + _first_line(exc)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
