@@ -5,6 +5,12 @@ Attributes other parts rely on (the editing tools in viewers.qt.editor):
 ``state`` (the views' shared ViewerState), ``views`` (axial, coronal, sagittal
 SliceViews) and ``segment_panel`` (``active_segment_id``). ``volume_loaded`` is
 emitted after each new volume is shown.
+
+Workspace mode: ``workspace`` is the attached :class:`app.gui.workspace.WorkspaceController`
+or None; ``workspace_changed`` is emitted with it (or None) when one is attached or
+detached. ``file_menu`` and ``workspace_menu`` are where features add their entries;
+``cover(widget)`` hides every image (views, docks, tool bars) behind ``widget`` (the lock
+screen) until ``uncover()``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QGridLayout, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QWidget)
+                               QMessageBox, QProgressBar, QStackedWidget, QWidget)
 
 from app.gui.loader import VolumeLoader
 from app.gui.series_picker import SeriesPicker
@@ -32,6 +38,8 @@ class MainWindow(QMainWindow):
     """annotrace's main window."""
 
     volume_loaded = Signal(object)
+    #: emitted with the WorkspaceController (or None) when a workspace is attached or detached
+    workspace_changed = Signal(object)
 
     def __init__(self, settings: QSettings | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -44,6 +52,9 @@ class MainWindow(QMainWindow):
         self._provisional = False
         #: read_volume(path, series_uid=, progress=) -> Volume; replaceable (tests, PACS)
         self.reader = None
+        #: the attached WorkspaceController, or None (plain viewer)
+        self.workspace = None
+        self._covered = None  # (docks, tool bars, actions) hidden/disabled by cover()
         self.setWindowTitle("annotrace")
         self.setAcceptDrops(True)
         self.views = [SliceView(o) for o in ORIENTATIONS]
@@ -54,7 +65,10 @@ class MainWindow(QMainWindow):
         for n, view in enumerate(self.views):
             self.grid.addWidget(view, 0, n)
             view.hover.connect(self._on_hover)
-        self.setCentralWidget(central)
+        # A stack, so that the lock screen can replace the views without destroying them.
+        self.stack = QStackedWidget()
+        self.stack.addWidget(central)
+        self.setCentralWidget(self.stack)
         self.maximised = None  # the view shown alone, or None for the 1x3 layout
         self.segment_panel = SegmentPanel()
         dock = QDockWidget("Segments", self)
@@ -81,12 +95,14 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
+        from app.gui.workspace import install_workspace_actions
+
+        file_menu = self.file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "Open &file…", self._open_file_dialog, QKeySequence.Open)
         self._action(file_menu, "Open f&older…", self._open_folder_dialog, "Ctrl+Shift+O")
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
+        self.quit_action = self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
         view_menu = self.menuBar().addMenu("&View")
         self.maximise_action = self._action(view_menu, "&Maximise view under focus",
                                             lambda on: self.maximise_view(
@@ -101,6 +117,8 @@ class MainWindow(QMainWindow):
             group.addAction(self._action(wl_menu, f"{name} ({wl.width:g}/{wl.center:g})",
                                          lambda _=False, wl=wl: self.set_window(wl)))
         self._action(wl_menu, "Auto (percentiles, MR)", self.auto_window, "A")
+        self.workspace_menu = self.menuBar().addMenu("&Workspace")
+        self.workspace_actions = install_workspace_actions(self)
         self._refresh_recent()
 
     def _focused_view(self) -> SliceView:
@@ -167,6 +185,8 @@ class MainWindow(QMainWindow):
         if self.loader is not None and self.loader.is_running():
             self.statusBar().showMessage("Still loading the previous image…", 3000)
             return None
+        if self.workspace is not None and not self.workspace.confirm_leave():
+            return None  # the open case has unsaved changes and the user chose Cancel
         self.loader = VolumeLoader(str(path), series_uid, reader or self.reader, parent=self,
                                    skip_bad=skip_bad)
         self.loader.progressed.connect(self._on_progress)
@@ -229,10 +249,11 @@ class MainWindow(QMainWindow):
             text = f"{Path(path).name}: internal error while reading: {type(exc).__name__}: {exc}"
         QMessageBox.critical(self, "Cannot open image", text)
 
-    def set_volume(self, volume) -> None:
-        """Show ``volume`` with a new, empty segmentation."""
+    def set_volume(self, volume, segmentation: Segmentation | None = None) -> None:
+        """Show ``volume`` with ``segmentation`` (a new, empty one by default)."""
         self.volume = volume
-        self.segmentation = Segmentation.empty_like(volume)
+        self.segmentation = segmentation if segmentation is not None else \
+            Segmentation.empty_like(volume)
         self.state = ViewerState(volume)
         for v in self.views:
             v.set_data(self.state, self.segmentation)
@@ -265,7 +286,63 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, p=path: self.open_path(p))
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
+    # -- workspace ---------------------------------------------------------------------------
+    def attach_workspace(self, controller) -> None:
+        """Make ``controller`` (a logged-in WorkspaceController) the window's workspace."""
+        if self.workspace is not None and self.workspace is not controller:
+            self.detach_workspace()
+        self.workspace = controller
+        self.workspace_changed.emit(controller)
+
+    def detach_workspace(self) -> None:
+        """Close the workspace session (logs out) and return to the plain viewer."""
+        controller, self.workspace = self.workspace, None
+        if controller is not None:
+            controller.close()
+            self.workspace_changed.emit(None)
+
+    def cover(self, widget) -> None:
+        """Hide every image behind ``widget``: views, docks and tool bars hidden, actions off."""
+        if self._covered is not None:
+            return
+        from PySide6.QtWidgets import QToolBar
+
+        docks = [d for d in self.findChildren(QDockWidget) if d.isVisible()]
+        bars = [b for b in self.findChildren(QToolBar) if b.isVisible()]
+        actions = [a for a in self.findChildren(QAction) if a.isEnabled()]
+        for w in docks + bars:
+            w.hide()
+        for a in actions:
+            a.setEnabled(False)  # no shortcut may reach the hidden views (Ctrl+Z, tools)
+        self.menuBar().setEnabled(False)
+        if self.stack.indexOf(widget) < 0:
+            self.stack.addWidget(widget)
+        self.stack.setCurrentWidget(widget)
+        self._covered = (docks, bars, actions)
+
+    def uncover(self) -> None:
+        """Undo :meth:`cover`: the views, docks, tool bars and actions as they were."""
+        if self._covered is None:
+            return
+        docks, bars, actions = self._covered
+        self._covered = None
+        self.stack.setCurrentIndex(0)
+        for w in docks + bars:
+            w.show()
+        for a in actions:
+            a.setEnabled(True)
+        self.menuBar().setEnabled(True)
+
+    @property
+    def covered(self) -> bool:
+        return self._covered is not None
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self.workspace is not None:
+            if not self.workspace.confirm_leave():  # Cancel: keep the window open
+                event.ignore()
+                return
+            self.detach_workspace()
         if self.loader is not None and self.loader.is_running():
             self.loader.wait()
         super().closeEvent(event)

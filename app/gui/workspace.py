@@ -1,0 +1,691 @@
+"""Workspace mode of the main window: log in, worklist, open/save cases, autosave, idle lock,
+review with electronic signatures.
+
+A :class:`WorkspaceController` holds one logged-in :class:`compliance.session.Session` for a
+:class:`~app.gui.mainwindow.MainWindow` (``window.workspace``). Everything it does to the
+workspace goes through the session, so every operation is permission-checked and audited
+there; this module only decides *when* (save, autosave every ``autosave_seconds``, before an
+idle lock) and shows the answers.
+
+No unsaved work is lost: every change marks the journal stale; the autosave timer writes the
+encrypted journal within ``autosave_seconds`` of a change, again just before an idle lock
+(the idle check runs each second and writes a stale journal when the lock is a few seconds
+away, while the session still holds its keys), and before "Lock now". The segmentation stays
+in memory while locked; after unlocking, editing goes on where it stopped. A crash leaves
+the journal, which is offered when the case is opened again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMessageBox
+
+from app.gui.workspace_panels import CaseInfoPanel, LockScreen, WorklistPanel
+from app.labelsets import (labelset_from_segmentation, segmentation_from_labelset,
+                           tracks_provenance, volume_from_case)
+from compliance import roles
+from compliance.errors import ComplianceError, NotFoundError, PermissionDenied, SessionLocked
+from compliance.records import LabelSet
+from viewers.events import Event
+from viewers.labels import Segmentation
+
+#: seconds before the idle limit at which a stale journal is written (the idle check runs
+#: every second, so the journal is always written while the keys are still held)
+PRELOCK_MARGIN_S = 5.0
+
+_INPUT_EVENTS = frozenset({QEvent.KeyPress, QEvent.MouseButtonPress, QEvent.MouseMove,
+                           QEvent.Wheel, QEvent.MouseButtonDblClick, QEvent.TouchBegin})
+
+
+class _ActivityFilter(QObject):
+    """Application-wide: any keyboard or mouse input counts as activity (``touch``)."""
+
+    def __init__(self, controller):
+        super().__init__()
+        self.controller = controller
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() in _INPUT_EVENTS:
+            self.controller.touch()
+        return False
+
+
+def _app_setting(name: str, default):
+    from app.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()[name]
+    except (SettingsError, KeyError):
+        return default
+
+
+def _utc_text(iso: str) -> str:
+    return str(iso)[:19].replace("T", " ") + " UTC"
+
+
+class WorkspaceController:
+    """One logged-in workspace session shown in a main window.
+
+    Parameters
+    ----------
+    window : MainWindow
+    session : compliance.session.Session
+        Logged in; the controller logs it out when it is closed.
+    path : path-like
+        The workspace folder.
+    autosave_seconds : int, optional
+        Journal interval (default: the ``autosave_seconds`` setting).
+
+    Attributes
+    ----------
+    session, path, case_id, user_label
+        As the shared GUI contract names them.
+    base_version : int or None
+        The saved version the open segmentation started from.
+    dirty : bool
+        The segmentation differs from ``base_version`` (unsaved).
+    extra_columns : dict
+        Worklist column name -> callable(case dict) -> value (other features add theirs).
+    case_opened, session_changed : viewers.events.Event
+    """
+
+    def __init__(self, window, session, path, autosave_seconds: int | None = None):
+        self.window, self.session, self.path = window, session, Path(path)
+        self.user_label = f"user:{session.user_id}"
+        self.case_id: str | None = None
+        self.case_record: dict | None = None
+        self.base_version: int | None = None
+        self._base_labels: LabelSet | None = None
+        self.dirty = False
+        self._journal_stale = False
+        self._records: list = []
+        self._volume = None
+        self._seg = None
+        self._review: dict | None = None
+        self.locked_ui = False
+        #: idle seconds that background session calls (autosave) reset in the session's own
+        #: count (every session call counts as activity there) and that still count here
+        self._idle_credit = 0.0
+        self.last_message = ""
+        self.extra_columns: dict = {}
+        self.case_opened = Event()
+        self.session_changed = Event()
+        self.worklist = WorklistPanel()
+        self.worklist.open_requested.connect(self.open_case)
+        self.worklist_dock = self._dock("Worklist", "worklist", self.worklist, Qt.LeftDockWidgetArea)
+        self.info = CaseInfoPanel()
+        self.info_dock = self._dock("Case", "case_info", self.info, Qt.LeftDockWidgetArea)
+        self.lock_screen = LockScreen()
+        self.lock_screen.unlock_requested.connect(self.unlock)
+        self.lock_screen.logout_requested.connect(self.logout)
+        seconds = autosave_seconds or int(_app_setting("autosave_seconds", 5))
+        self.autosave_timer = QTimer(window)
+        self.autosave_timer.setInterval(max(1, seconds) * 1000)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+        self.idle_timer = QTimer(window)
+        self.idle_timer.setInterval(1000)
+        self.idle_timer.timeout.connect(self.check_idle)
+        self.idle_timer.start()
+        self._filter = _ActivityFilter(self)
+        QApplication.instance().installEventFilter(self._filter)
+        ctl = getattr(window, "edit_controller", None)
+        if ctl is not None:
+            ctl.recorded.connect(self._on_record)
+        window.volume_loaded.connect(self._on_volume_loaded)
+        self.refresh_worklist()
+        self.update_info()
+
+    def _dock(self, title, name, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self.window)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.window.addDockWidget(area, dock)
+        return dock
+
+    # -- permissions and messages ---------------------------------------------------------
+    def touch(self) -> None:
+        """User input: the session is active again."""
+        self.session.touch()
+        self._idle_credit = 0.0
+
+    def idle_seconds(self) -> float:
+        """Seconds since the last user input (background autosaves do not count)."""
+        return self.session.idle_seconds() + self._idle_credit
+
+    def may(self, action: str) -> bool:
+        return roles.allowed(self.session.role, action)
+
+    def notify(self, text: str) -> None:
+        """Show a refusal or failure as one line (status bar and a message box)."""
+        self.last_message = text
+        self.window.statusBar().showMessage(text, 15000)
+        QMessageBox.warning(self.window, "annotrace", text)
+
+    def _status(self, text: str) -> None:
+        self.last_message = text
+        self.window.statusBar().showMessage(text, 10000)
+
+    def _guard(self, fn, *args, **kwargs):
+        """Run a session call; a lock shows the lock screen, a refusal a one-line message.
+        Returns (ok, result)."""
+        try:
+            return True, fn(*args, **kwargs)
+        except SessionLocked as exc:
+            if self.session.locked:
+                self.show_lock()
+            else:
+                self.notify(str(exc))
+        except ComplianceError as exc:
+            self.notify(str(exc))
+        return False, None
+
+    # -- worklist -------------------------------------------------------------------------
+    def refresh_worklist(self) -> None:
+        """Reload the case list (no PHI) with its review states."""
+        if self.session.locked or self.session.closed:
+            return
+        if not self.may("case.list"):
+            self.worklist.show_message(f"The {self.session.role} role has no worklist.")
+            return
+        ok, cases = self._guard(self.session.list_cases)
+        if not ok:
+            return
+        unsaved = set()
+        if self.may("journal"):
+            ok, pending = self._guard(self.session.pending_journals)
+            unsaved = set(pending or ())
+        self.worklist.set_cases(cases, self.extra_columns, self.case_id, unsaved)
+
+    # -- opening a case -------------------------------------------------------------------
+    def open_case(self, case_id: str) -> bool:
+        """Decrypt and show ``case_id`` with its latest visible version (or a journal)."""
+        if case_id == self.case_id and self.window.volume is self._volume:
+            return True
+        if not self.confirm_leave():
+            return False
+        ok, data = self._guard(self.session.open_case, case_id)
+        if not ok:
+            return False
+        volume = volume_from_case(data)
+        meta, labels = None, None
+        try:
+            meta, labels = self.session.load_labels(case_id)
+        except NotFoundError:
+            pass  # a new case: no version yet
+        except ComplianceError as exc:
+            self.notify(str(exc))
+            return False
+        base_version = meta["version"] if meta else None
+        seg_labels, dirty = labels, False
+        if self.may("journal"):
+            ok, journal = self._guard(self.session.journal_read, case_id)
+            if ok and journal is not None:
+                jmeta, jlabels = journal
+                answer = QMessageBox.question(
+                    self.window, "Recover unsaved work",
+                    f"Recover unsaved work from {_utc_text(jmeta['time'])} on case {case_id}?",
+                    QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
+                if answer == QMessageBox.Yes:
+                    seg_labels, dirty = jlabels, True
+                    if jmeta.get("base_version") != base_version:
+                        base_version = jmeta.get("base_version")
+                        labels = self._load_version(case_id, base_version)
+                else:
+                    self._guard(self.session.journal_discard, case_id)
+        if seg_labels is not None:
+            seg = segmentation_from_labelset(seg_labels, volume.shape, volume.affine_lps)
+        else:
+            seg = Segmentation.empty_like(volume)
+        setattr(seg, "current_source", self.user_label)  # edits are attributed to this user
+        self._release_segmentation()
+        self.case_id, self.case_record = case_id, data.record
+        self.base_version = base_version
+        self._base_labels = self._snapshot(labels, seg)
+        self._volume, self._seg = volume, seg
+        self._records = []
+        self.window.set_volume(volume, segmentation=seg)
+        seg.changed.connect(self._on_changed)
+        seg.segments_changed.connect(self._on_changed)
+        self.dirty = self._journal_stale = dirty
+        self.window.setWindowTitle(f"annotrace — case {case_id} — {self.session.name}")
+        self._load_review()
+        self.refresh_worklist()
+        self.update_info()
+        self._status(f"Opened case {case_id}" + (f", version {base_version}" if base_version
+                                                 else ", no saved version yet"))
+        self.case_opened.emit(case_id)
+        return True
+
+    def _load_version(self, case_id, version):
+        if version is None:
+            return None
+        ok, result = self._guard(self.session.load_labels, case_id, version)
+        return result[1] if ok else None
+
+    @staticmethod
+    def _snapshot(labels: LabelSet | None, seg) -> LabelSet | None:
+        """The base version's arrays, kept only when provenance is derived at save time."""
+        if labels is None or tracks_provenance(seg):
+            return None
+        return LabelSet([np.array(a) for a in labels.layers], list(labels.segments),
+                        None if labels.provenance is None else np.array(labels.provenance),
+                        dict(labels.provenance_legend))
+
+    def _release_segmentation(self) -> None:
+        if self._seg is not None:
+            self._seg.changed.disconnect(self._on_changed)
+            self._seg.segments_changed.disconnect(self._on_changed)
+        self._seg = self._volume = None
+
+    def _on_volume_loaded(self, volume) -> None:
+        if self.case_id is not None and volume is not self._volume:
+            # Another image replaced the case (File > Open): the case is no longer shown.
+            self._release_segmentation()
+            self.case_id = self.case_record = self.base_version = self._base_labels = None
+            self.dirty = self._journal_stale = False
+            self.update_info()
+
+    # -- changes, journal, save -----------------------------------------------------------
+    def _on_changed(self, *_) -> None:
+        if not self.dirty:
+            self.dirty = True
+            self.update_info()
+        self._journal_stale = True
+
+    def _on_record(self, record) -> None:
+        if self.case_id is not None:
+            self._records.append(record)
+
+    def _flush_records(self) -> None:
+        """Audit the editor's change records made since the last flush (one append)."""
+        if self._records and self.case_id is not None and self.may("label.save"):
+            records, self._records = self._records, []
+            self.session.audit_edits(self.case_id, records)
+
+    def current_labels(self) -> LabelSet:
+        return labelset_from_segmentation(self._seg, self.user_label, self._base_labels)
+
+    def write_journal(self) -> bool:
+        """Write the encrypted autosave journal now (and audit pending edit records)."""
+        if self.case_id is None or self._seg is None or not self.may("journal"):
+            return False
+        if self.session.locked or self.session.closed:
+            return False
+        idle_before = self.session.idle_seconds()
+        try:
+            self._flush_records()
+            self.session.journal_write(self.case_id, self.current_labels(), self.base_version)
+        except SessionLocked:
+            self.show_lock()
+            return False
+        except ComplianceError as exc:
+            self._status(f"Autosave failed: {exc}")
+            return False
+        # The session counted the write as activity; the user was not active.
+        self._idle_credit += max(0.0, idle_before - self.session.idle_seconds())
+        self._journal_stale = False
+        return True
+
+    def autosave(self) -> None:
+        """Timer slot: journal the segmentation when it changed since the last write."""
+        if self._journal_stale and not self.locked_ui:
+            self.write_journal()
+
+    def save(self) -> dict | None:
+        """Save the open segmentation as a new immutable version; return its metadata."""
+        if self.case_id is None or self._seg is None:
+            self.notify("No case is open: open one from the worklist first")
+            return None
+        labels = self.current_labels()
+
+        def do_save():
+            self._flush_records()
+            return self.session.save_labels(self.case_id, labels, parent=self.base_version)
+
+        ok, meta = self._guard(do_save)
+        if not ok:
+            return None
+        self.base_version = meta["version"]
+        self._base_labels = self._snapshot(labels, self._seg)
+        self.dirty = self._journal_stale = False
+        self._guard(self.session.journal_discard, self.case_id)
+        self._status(f"Saved version {meta['version']} of case {self.case_id}")
+        self._load_review()
+        self.refresh_worklist()
+        self.update_info()
+        return meta
+
+    def confirm_leave(self) -> bool:
+        """Before switching case or closing: Save / Discard / Cancel when there are unsaved
+        changes. True when it is fine to go on."""
+        if not self.dirty or self.case_id is None or not self.may("label.save"):
+            return True
+        if self.session.locked:
+            return True  # the journal (written before the lock) keeps the work
+        answer = QMessageBox.question(
+            self.window, "Unsaved changes",
+            f"Case {self.case_id} has unsaved changes. Save them as a new version?",
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if answer == QMessageBox.Save:
+            return self.save() is not None
+        if answer == QMessageBox.Discard:
+            self._guard(self.session.journal_discard, self.case_id)
+            self.dirty = self._journal_stale = False
+            self._records = []
+            return True
+        return False
+
+    # -- review ---------------------------------------------------------------------------
+    def _load_review(self) -> None:
+        self._review = None
+        if self.case_id is not None and self.may("case.list"):
+            ok, st = self._guard(self.session.review_state, self.case_id)
+            if ok:
+                self._review = st
+                last = st["events"][-1] if st["events"] else None
+                if st["state"] == "approved" and last is not None:
+                    self._review["verified"] = self.session.verify_approval(last)
+
+    def submit(self) -> bool:
+        if self.case_id is None:
+            self.notify("No case is open")
+            return False
+        if not self.may("review.submit"):
+            self._guard(self.session.require, "review.submit", [self.case_id])
+            return False
+        if self.dirty:
+            answer = QMessageBox.question(
+                self.window, "Submit for review",
+                "Save the unsaved changes as a new version and submit that version?",
+                QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Yes)
+            if answer != QMessageBox.Yes or self.save() is None:
+                return False
+        ok, event = self._guard(self.session.submit, self.case_id)
+        if ok:
+            self._status(f"Case {self.case_id} version {event['version']} submitted for review")
+            self._after_review()
+        return ok
+
+    def _review_precheck(self, action: str) -> bool:
+        if self.case_id is None:
+            self.notify("No case is open")
+            return False
+        ok, _ = self._guard(self.session.require, action, [self.case_id])
+        if not ok:
+            return False
+        self._load_review()
+        state = (self._review or {}).get("state")
+        if state != "submitted":
+            self.notify(f"case {self.case_id} is {str(state).replace('_', ' ')}, "
+                        "not submitted for review")
+            return False
+        return True
+
+    def approve(self) -> bool:
+        """Ask for the password and the meaning, then sign the submitted version."""
+        from app.gui.workspace_dialogs import ApproveDialog
+
+        if not self._review_precheck("review.approve"):
+            return False
+        dialog = ApproveDialog(self.session, self.case_id, self._review["version"], self.window)
+        if not dialog.exec() or dialog.event is None:
+            self._after_review()  # a refusal inside the dialog may have changed nothing
+            return False
+        self._status(f"Case {self.case_id} approved: {dialog.event['meaning']}")
+        self._after_review()
+        return True
+
+    def request_changes(self) -> bool:
+        from app.gui.workspace_dialogs import RequestChangesDialog
+
+        if not self._review_precheck("review.request_changes"):
+            return False
+        dialog = RequestChangesDialog(self.session, self.case_id, self.window)
+        if not dialog.exec() or dialog.event is None:
+            return False
+        self._status(f"Changes requested on case {self.case_id}")
+        self._after_review()
+        return True
+
+    def _after_review(self) -> None:
+        self._load_review()
+        self.refresh_worklist()
+        self.update_info()
+
+    # -- case panel -----------------------------------------------------------------------
+    def update_info(self) -> None:
+        s = self.session
+        lines = [f"<b>{s.name}</b> ({s.role}) — workspace {self.path.name}"]
+        if self.case_id is None:
+            lines.append("No case open: double-click one in the worklist.")
+            self.info.show_info(lines)
+            return
+        rec = self.case_record or {}
+        shape = "×".join(str(n) for n in rec.get("shape", []))
+        lines.append(f"<b>Case</b> {self.case_id} · {rec.get('modality') or '?'} · {shape}")
+        version = f"version {self.base_version}" if self.base_version else "no saved version"
+        lines.append(f"<b>Labels</b> {version}"
+                     + (" · <span style='color:#d35400'>unsaved changes</span>"
+                        if self.dirty else ""))
+        if not self.may("label.save"):
+            lines.append("<i>Read-only: your role does not save label versions.</i>")
+        st = self._review
+        if st is not None:
+            state = st["state"].replace("_", " ")
+            lines.append(f"<b>Review</b> {state}"
+                         + (f" (version {st['version']})" if st.get("version") else ""))
+            last = st["events"][-1] if st["events"] else None
+            if st["state"] == "approved" and last is not None:
+                mark = ("signature verified ✓" if st.get("verified")
+                        else "<span style='color:#c0392b'>signature NOT verified ✗</span>")
+                lines.append(f"Signed by <b>{last['signer']}</b> on {_utc_text(last['time'])}"
+                             f"<br>Meaning: “{last['meaning']}”<br>{mark}")
+            elif st["state"] == "changes_requested" and last is not None:
+                reason = last.get("reason") or "(no reason given)"
+                lines.append(f"Changes requested by {last['user']}: {reason}")
+            elif st["state"] == "submitted" and last is not None:
+                lines.append(f"Submitted by {last['user']} on {_utc_text(last['time'])}")
+        self.info.show_info(lines)
+
+    def signature_text(self) -> str:
+        return self.info.text()
+
+    # -- idle lock ------------------------------------------------------------------------
+    def idle_limit_seconds(self) -> float:
+        """The workspace's idle limit, or the site's ``auto_lock_minutes`` when stricter."""
+        minutes = self.session.ws.settings["idle_lock_minutes"]
+        site = _app_setting("auto_lock_minutes", minutes)
+        return 60.0 * min(float(minutes), float(site))
+
+    def check_idle(self) -> None:
+        """Timer slot (each second): journal before the lock, then lock when idle too long."""
+        s = self.session
+        if s.closed:
+            return
+        if s.locked:
+            if not self.locked_ui:
+                self.show_lock()
+            return
+        limit = self.idle_limit_seconds()
+        if self._journal_stale and self.idle_seconds() >= limit - PRELOCK_MARGIN_S:
+            self.write_journal()  # while the keys are still there
+        if self.idle_seconds() > limit and not s.locked:
+            try:
+                s.lock(reason="idle")
+            except ComplianceError as exc:
+                self._status(f"Lock failed: {exc}")
+        if s.check_idle():
+            self.show_lock()
+
+    def lock_now(self) -> None:
+        """Workspace > Lock now: journal unsaved work, lock the session, cover the window."""
+        if not self.session.locked:
+            if self._journal_stale:
+                self.write_journal()
+            try:
+                self.session.lock(reason="user")
+            except ComplianceError as exc:
+                self._status(f"Lock failed: {exc}")
+        self.show_lock()
+
+    def show_lock(self) -> None:
+        if self.locked_ui:
+            return
+        self.locked_ui = True
+        note = ("Unsaved changes are kept." if self.dirty else "")
+        self.lock_screen.prepare(self.session.name, note)
+        self.window.cover(self.lock_screen)
+
+    def unlock(self, password: str) -> bool:
+        """Unlock with the password; a wrong one is shown and counts toward the lockout."""
+        try:
+            self.session.unlock(password)
+        except ComplianceError as exc:
+            self.lock_screen.error.setText(str(exc))
+            if self.session.closed:  # disabled meanwhile: nothing more can happen here
+                self.lock_screen.unlock_button.setEnabled(False)
+            return False
+        self.locked_ui = False
+        self.window.uncover()
+        self.session_changed.emit(self)
+        self._status("Unlocked")
+        return True
+
+    def logout(self) -> None:
+        """Log out from the lock screen or the menu (unsaved work stays in the journal)."""
+        if not self.session.locked and self.dirty and not self.confirm_leave():
+            return
+        path = self.path
+        self.window.detach_workspace()
+        self.window.clear_volume()
+        self.window.setWindowTitle("annotrace")
+        QTimer.singleShot(0, lambda: open_workspace_interactive(self.window, path))
+
+    # -- teardown -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the timers, remove the docks and the lock screen, log the session out."""
+        self.autosave_timer.stop()
+        self.idle_timer.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self._filter)
+        if self.locked_ui:
+            self.locked_ui = False
+            self.window.uncover()
+        ctl = getattr(self.window, "edit_controller", None)
+        if ctl is not None:
+            ctl.recorded.disconnect(self._on_record)
+        try:
+            self.window.volume_loaded.disconnect(self._on_volume_loaded)
+        except (RuntimeError, TypeError):
+            pass
+        if self._journal_stale:
+            self.write_journal()
+        try:
+            self._flush_records()
+        except ComplianceError:
+            pass
+        self._release_segmentation()
+        for dock in (self.worklist_dock, self.info_dock):
+            self.window.removeDockWidget(dock)
+            dock.deleteLater()
+        self.session.logout()
+
+
+# -- starting --------------------------------------------------------------------------------
+def open_workspace_interactive(window, path, kdf=None) -> WorkspaceController | None:
+    """Open (or, for a new/empty folder, create) the workspace at ``path``, ask for a login
+    and attach the controller to ``window``. None when cancelled or refused.
+
+    ``kdf`` (tests only) makes a newly created workspace cheap to log in to.
+    """
+    from compliance.workspace import Workspace
+
+    from app.gui.workspace_dialogs import CreateWorkspaceDialog, LoginDialog
+
+    path = Path(path)
+    user = ""
+    if not (path / "workspace.json").exists():
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            QMessageBox.critical(window, "Cannot open workspace",
+                                 f"{path}: not an annotrace workspace (no workspace.json) and "
+                                 "not empty")
+            return None
+        create = CreateWorkspaceDialog(path, window, kdf=kdf)
+        if not create.exec() or create.workspace is None:
+            return None
+        ws, user = create.workspace, create.admin.text().strip().lower()
+    else:
+        try:
+            ws = Workspace.open(path)
+        except ComplianceError as exc:
+            QMessageBox.critical(window, "Cannot open workspace", str(exc))
+            return None
+    login = LoginDialog(ws, window, user=user)
+    if not login.exec() or login.session is None:
+        return None
+    controller = WorkspaceController(window, login.session, path)
+    window.attach_workspace(controller)
+    return controller
+
+
+def install_workspace_actions(window) -> dict:
+    """File > Open workspace… / Save version and the Workspace menu of ``window``.
+
+    The actions act on ``window.workspace`` and are enabled only while one is attached.
+    """
+    def ws_call(name):
+        def call(*_):
+            controller = window.workspace
+            if controller is not None:
+                getattr(controller, name)()
+        return call
+
+    def open_dialog(*_):
+        folder = QFileDialog.getExistingDirectory(window, "Open or create a workspace")
+        if folder:
+            if window.workspace is not None and not window.workspace.confirm_leave():
+                return
+            open_workspace_interactive(window, folder)
+
+    def make(menu, text, slot, shortcut=None, needs_ws=True):
+        action = QAction(text, window)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        action.setEnabled(not needs_ws)
+        return action
+
+    file_menu, ws_menu = window.file_menu, window.workspace_menu
+    first = file_menu.actions()[0] if file_menu.actions() else None
+    actions = {"open_workspace": make(file_menu, "Open &workspace…", open_dialog, None, False),
+               "save": make(file_menu, "&Save version", ws_call("save"), QKeySequence.Save)}
+    if first is not None:  # keep Open workspace / Save next to the other opening entries
+        for action in actions.values():
+            file_menu.removeAction(action)
+        file_menu.insertActions(window.quit_action, list(actions.values()))
+        file_menu.insertSeparator(window.quit_action)
+    actions.update({
+        "refresh": make(ws_menu, "&Refresh worklist", ws_call("refresh_worklist"), "F5"),
+        "submit": make(ws_menu, "&Submit for review", ws_call("submit")),
+        "approve": make(ws_menu, "&Approve…", ws_call("approve")),
+        "request_changes": make(ws_menu, "Request &changes…", ws_call("request_changes")),
+    })
+    ws_menu.addSeparator()
+    actions["lock"] = make(ws_menu, "&Lock now", ws_call("lock_now"), "Ctrl+L")
+    actions["logout"] = make(ws_menu, "Log &out", ws_call("logout"))
+    ws_menu.addSeparator()
+
+    def follow(controller):
+        for name, action in actions.items():
+            if name != "open_workspace":
+                action.setEnabled(controller is not None)
+
+    window.workspace_changed.connect(follow)
+    return actions
