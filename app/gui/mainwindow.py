@@ -309,7 +309,10 @@ class MainWindow(QMainWindow):
 
         docks = [d for d in self.findChildren(QDockWidget) if d.isVisible()]
         bars = [b for b in self.findChildren(QToolBar) if b.isVisible()]
-        actions = [a for a in self.findChildren(QAction) if a.isEnabled()]
+        # (the cover's own widgets keep their actions: a line edit's are internal to it)
+        actions = [a for a in self.findChildren(QAction) if a.isEnabled()
+                   and not (isinstance(a.parent(), QWidget)
+                            and (a.parent() is widget or widget.isAncestorOf(a.parent())))]
         for w in docks + bars:
             w.hide()
         for a in actions:

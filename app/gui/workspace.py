@@ -139,6 +139,9 @@ class WorkspaceController:
         window.volume_loaded.connect(self._on_volume_loaded)
         self.refresh_worklist()
         self.update_info()
+        if self.worklist.unsaved:
+            self._status(f"Unsaved work from an earlier session waits in "
+                         f"{len(self.worklist.unsaved)} case(s) (marked in the worklist)")
 
     def _dock(self, title, name, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self.window)
@@ -631,6 +634,7 @@ def open_workspace_interactive(window, path, kdf=None) -> WorkspaceController | 
         return None
     controller = WorkspaceController(window, login.session, path)
     window.attach_workspace(controller)
+    controller.session_changed.emit(controller)
     return controller
 
 

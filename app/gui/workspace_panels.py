@@ -64,6 +64,7 @@ class WorklistPanel(QWidget):
         layout.addWidget(self.note)
         self.cases: list[dict] = []
         self.columns: list[str] = []
+        self.unsaved: set[str] = set()
 
     def set_cases(self, cases: list[dict], extra_columns: dict | None = None,
                   current: str | None = None, unsaved=()) -> None:
@@ -71,7 +72,7 @@ class WorklistPanel(QWidget):
         columns = dict(BASE_COLUMNS)
         for name, fn in (extra_columns or {}).items():
             columns[name] = fn
-        self.cases, self.columns = list(cases), list(columns)
+        self.cases, self.columns, self.unsaved = list(cases), list(columns), set(unsaved)
         sort_col = self.table.horizontalHeader().sortIndicatorSection()
         order = self.table.horizontalHeader().sortIndicatorOrder()
         self.table.setSortingEnabled(False)  # fill first, sort once

@@ -464,3 +464,30 @@ def test_view_workspace_option_refuses_a_file(tmp_path):
     with pytest.raises(Exception) as info:
         view.run(argparse.Namespace(path=None, series=None, workspace=str(f)))
     assert info.value.exit_code == 2 and "not a folder" in str(info.value)
+
+
+def test_second_lock_and_logout_from_the_lock_screen(make_window, attach, workspace, passwords,
+                                                     paint, monkeypatch, qtbot):
+    from app.gui import workspace_dialogs as dialogs
+
+    ws, case_id = workspace
+    window = make_window()
+    ctl = attach(window, "ann")
+    ctl.open_case(case_id)
+    paint(window, [(3, 3, 3)])
+    for _ in range(2):  # the lock screen's own password field works the second time too
+        ctl.lock_now()
+        assert window.covered and ctl.lock_screen.password.isEnabled()
+        assert ctl.lock_screen.isVisible()
+        ctl.lock_screen.password.setText(passwords["ann"])
+        ctl.lock_screen.password.returnPressed.emit()
+        assert not window.covered and not ctl.session.locked
+    ctl.lock_now()
+    asked = []
+    monkeypatch.setattr(dialogs.LoginDialog, "exec", lambda self: asked.append(1) or 0)
+    ctl.lock_screen.logout_button.click()
+    assert window.workspace is None and window.volume is None and ctl.session.closed
+    assert not window.covered and not window.workspace_actions["save"].isEnabled()
+    qtbot.waitUntil(lambda: asked == [1])  # the login dialog is offered again
+    with ws.login("ann", passwords["ann"]) as ann:  # the work waits in the journal
+        assert ann.pending_journals() == [case_id]
