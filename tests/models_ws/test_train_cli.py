@@ -1,0 +1,106 @@
+"""``annotrace train`` end to end on approved Colin27 cases in a real workspace."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from app.cli.main import main
+from app.workspace_models import train
+from compliance import modelstore
+from models.errors import Cancelled
+from modelws_common import (PASSWORDS, add_approved_cases, audit_entries, colin_variants,
+                            password_file)
+
+
+def _auth(tmp_path, user):
+    return ["--user", user, "--password-file", password_file(tmp_path, user)]
+
+
+def test_train_registers_a_version_that_lists_and_proposes(approved_ws, tmp_path, capsys,
+                                                           colin_t1):
+    ws, ids = approved_ws
+    code = main(["train", str(ws.root), "--from-model", "brainmask-unet", "--steps", "4",
+                 "--holdout", "0.34", "--seed", "1", "--json", *_auth(tmp_path, "rev")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    record = json.loads(out)
+    assert (record["name"], record["version"]) == ("brainmask-unet-local", "1")
+    assert record["parent"]["model_id"] == "brainmask-unet@1"
+    assert sorted(record["training_cases"] + record["validation_cases"]) == sorted(ids)
+    assert len(record["validation_cases"]) == 1
+    assert set(record["validation_dice"]) == set(record["validation_cases"])
+    assert record["mean_validation_dice"] > 0.8  # a few steps from a good parent
+    assert "training: 4/4" in err
+    entry = audit_entries(ws, "model.train")[-1]
+    assert entry["details"]["weights_sha256"] == record["weights_sha256"]
+    assert entry["details"]["training_cases"] == record["training_cases"]
+    assert entry["details"]["parent"]["model_id"] == "brainmask-unet@1"
+
+    code = main(["models", "list", "--workspace", str(ws.root), *_auth(tmp_path, "ann")])
+    out = capsys.readouterr().out
+    assert code == 0 and "brainmask-unet-local@1 workspace" in out
+    assert f"parent brainmask-unet@1, 2 training case(s), validation Dice " \
+           f"{record['mean_validation_dice']:.4f}" in out
+
+    # the new version proposes from memory; the output records its weights hash
+    small = tmp_path / "small.nii.gz"
+    img = nib.load(str(colin_t1))
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[::3, ::3, ::3],
+                             img.affine @ np.diag([3.0, 3.0, 3.0, 1.0])), str(small))
+    code = main(["propose", str(small), "--workspace", str(ws.root), "--model",
+                 "brainmask-unet-local@1", "--out", str(tmp_path / "p.nii.gz"), "--quiet",
+                 "--json", *_auth(tmp_path, "ann")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["segments"]["brain"]["voxels"] > 0
+    assert nib.load(str(tmp_path / "p.nii.gz")).shape == nib.load(str(small)).shape
+    generated = audit_entries(ws, "proposal.generate")[-1]["details"]
+    assert generated["model"] == "brainmask-unet-local@1"
+    assert generated["weights_sha256"] == record["weights_sha256"]
+
+    # fine-tuning the workspace version again: same name, next version, parent recorded
+    code = main(["train", str(ws.root), "--from-model", "brainmask-unet-local@1", "--steps",
+                 "1", "--holdout", "0", "--quiet", "--json", *_auth(tmp_path, "ann")])
+    second = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (second["name"], second["version"]) == ("brainmask-unet-local", "2")
+    assert second["parent"] == {"model_id": "brainmask-unet-local@1",
+                                "weights_sha256": record["weights_sha256"],
+                                "kind": "workspace"}
+    assert second["base_model"] == "brainmask-unet@1" and second["validation_dice"] == {}
+
+
+def test_cancelling_registers_nothing(approved_ws):
+    ws, _ = approved_ws
+    with ws.login("rev", PASSWORDS["rev"]) as rev:
+        before = len(modelstore.list_versions(rev))
+
+        def progress(done, total, stage):
+            if done == 2:
+                raise Cancelled("user pressed Cancel")
+
+        with pytest.raises(Cancelled):
+            train(rev, "brainmask-unet", steps=50, progress=progress)
+        assert len(modelstore.list_versions(rev)) == before
+
+
+def test_fewer_than_two_approved_cases_is_one_line_and_exit_2(ws, tmp_path, capsys, colin_t1,
+                                                              colin_brain):
+    variants = colin_variants(colin_t1, colin_brain, 2, step=4)
+    add_approved_cases(ws, variants[:1])
+    add_approved_cases(ws, variants[1:], approve=False)  # submitted, not approved
+    code = main(["train", str(ws.root), "--from-model", "brainmask-unet",
+                 *_auth(tmp_path, "rev")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "1 approved case(s)" in err and "at least 2" in err
+    assert main(["train", str(ws.root), "--from-model", "brainmask-unet", "--holdout", "1.5",
+                 *_auth(tmp_path, "rev")]) == 2
+    assert main(["train", str(ws.root), "--from-model", "brainmask-unet",
+                 *_auth(tmp_path, "admin")]) == 2
+    assert "may not model.train" in capsys.readouterr().err
+    assert not (ws.root / "models" / "v").exists()
