@@ -60,8 +60,14 @@ class CaseStore:
     # -- cases ---------------------------------------------------------------------------
     def import_case(self, array: np.ndarray, affine_lps: np.ndarray, *, modality: str = "",
                     series_uid: str = "", study_uid: str = "", description: str = "",
-                    source_format: str = "", patient: dict | None = None) -> str:
-        """Store an image and its record encrypted; return the new random case id."""
+                    source_format: str = "", patient: dict | None = None,
+                    dicom_headers: list[bytes] | None = None) -> str:
+        """Store an image and its record encrypted; return the new random case id.
+
+        ``dicom_headers``: the source series' DICOM files without pixel data (Part 10 bytes,
+        e.g. :func:`compliance.export.sources.series_header_bytes`), kept encrypted as
+        ``dicom.enc`` so that a DICOM SEG can later reference the series.
+        """
         self.require("case.import")
         if array.ndim != 3:
             raise ComplianceError(f"a case needs a 3D image, got shape {array.shape}")
@@ -72,11 +78,17 @@ class CaseStore:
                   "affine_lps": np.asarray(affine_lps, float).tolist(), "modality": modality,
                   "series_uid": series_uid, "study_uid": study_uid, "description": description,
                   "source_format": source_format, "patient": patient or {},
+                  "dicom_headers": len(dicom_headers or []),
                   "imported_by": self.user_id, "imported": utc_now()}
         # The image first, the record last: a case exists once its record does.
         image = records.pack_array({"case_id": case_id}, array)
         self.ws.write_object(self._keys, self.key_gen, f"case/{case_id}/image", 0,
                              d / "image.enc", image)
+        if dicom_headers:
+            self.ws.write_object(self._keys, self.key_gen, f"case/{case_id}/dicom", 0,
+                                 d / "dicom.enc", records.pack(
+                                     {"sizes": [len(h) for h in dicom_headers]},
+                                     list(dicom_headers)))
         self.ws.write_object(self._keys, self.key_gen, f"case/{case_id}", 0, d / "case.enc",
                              json.dumps(record).encode())
         self.audit("case.import", [case_id], after=hashlib.sha256(array.tobytes()).hexdigest(),
@@ -109,6 +121,24 @@ class CaseStore:
             self._keys, f"case/{case_id}/image", 0, d / "image.enc"))
         self.audit("case.open", [case_id])
         return CaseData(case_id, array, np.array(rec["affine_lps"]), rec)
+
+    def dicom_headers(self, case_id: str, action: str = "export") -> list[bytes] | None:
+        """The source DICOM headers stored at import (None when there are none).
+
+        ``action`` is what the caller does with them (``export``, ``pacs.store``); it is
+        permission-checked like any operation, and audited by the caller's own record.
+        """
+        self.require(action, [case_id])
+        path = self._case_dir(case_id) / "dicom.enc"
+        if not path.exists():
+            return None
+        meta, raw = records.unpack(self.ws.read_object(self._keys, f"case/{case_id}/dicom", 0,
+                                                       path))
+        out, pos = [], 0
+        for size in meta["sizes"]:
+            out.append(raw[pos:pos + size])
+            pos += size
+        return out
 
     def case_grid(self, case_id: str) -> tuple[tuple[int, int, int], np.ndarray]:
         """(shape, affine) of a case, for checking a label map before saving it."""

@@ -65,6 +65,9 @@ class CaseExport:
     model_versions : list of str, optional
         Defaults to the algorithm name/version of the non-manual segments.
     quality_metrics : dict, optional
+    extra : dict
+        Further JSON values for the case's manifest entry (``version``, ``approved``,
+        ``emergency_access``...).
     """
 
     case: str
@@ -78,6 +81,7 @@ class CaseExport:
     content_datetime: _dt.datetime | None = None
     model_versions: list | None = None
     quality_metrics: dict | None = None
+    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -207,7 +211,7 @@ def write_bundle(out_dir, cases, *, fmt: str, signing_key, audit_head_hash: str,
             reviewer = dict(case.reviewer) if case.reviewer else None
             if reviewer and deidentify_key is not None:
                 reviewer.pop("name", None)
-            entries.append({"case": case.case, "files": files,
+            entries.append({**case.extra, "case": case.case, "files": files,
                             "segments": [r.as_json() for r in segment_records(case.segments)],
                             "annotators": list(case.annotators), "reviewer_signature": reviewer,
                             "model_versions": _model_versions(case),

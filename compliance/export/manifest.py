@@ -79,7 +79,8 @@ def build_manifest(bundle_dir, cases, *, audit_head_hash: str, exported_by: str 
         Per case: ``case`` (id, no PHI), ``files`` (paths relative to the bundle),
         ``segments`` (segment records), ``annotators`` (user ids), ``reviewer_signature``
         (the e-signature record, or None), ``model_versions`` (list), ``quality_metrics``
-        (dict, or None when unknown).
+        (dict, or None when unknown). Any further keys (``version``, ``approved``,
+        ``emergency_access``...) are kept as given (JSON values).
     audit_head_hash : str
         Hash of the audit log head at export.
     """
@@ -98,7 +99,10 @@ def build_manifest(bundle_dir, cases, *, audit_head_hash: str, exported_by: str 
         missing = [f for f in case.get("files", []) if f not in listed]
         if missing:
             raise ExportError(f"case {case['case']}: listed file {missing[0]} is not in the bundle")
+        known = {"case", "files", "segments", "annotators", "reviewer_signature",
+                  "model_versions", "quality_metrics"}
         case_entries.append({
+            **{k: v for k, v in case.items() if k not in known},
             "case": str(case["case"]),
             "files": list(case.get("files", [])),
             "segments": list(case.get("segments", [])),
@@ -141,6 +145,9 @@ def write_signed_manifest(bundle_dir, manifest: dict, private_key) -> tuple[Path
         "algorithm": "Ed25519",
         "manifest_sha256": hashlib.sha256(data).hexdigest(),
         "public_key_sha256": hashlib.sha256(_public_bytes(private_key)).hexdigest(),
+        # The key travels with the bundle so that anyone can check it; *whose* key it is
+        # is a separate question: pin it (verify_bundle's public_key) to answer that.
+        "public_key": base64.b64encode(_public_bytes(private_key)).decode("ascii"),
         "signature": base64.b64encode(private_key.sign(data)).decode("ascii"),
     }
     _atomic_write(bundle / MANIFEST, data)
@@ -171,6 +178,10 @@ class VerifyReport:
 
     problems: list = field(default_factory=list)
     files_checked: int = 0
+    #: SHA-256 of the public key the signature was checked with
+    key_sha256: str = ""
+    #: True when the caller pinned the key; False when the key came from the bundle itself
+    key_pinned: bool = False
 
     @property
     def ok(self) -> bool:
@@ -210,14 +221,26 @@ def _check_signature(bundle: Path, data: bytes, public_key, report: VerifyReport
             report.problems.append(Problem("signature", SIGNATURE, "invalid signature"))
 
 
-def verify_bundle(bundle_dir, public_key) -> VerifyReport:
+def embedded_public_key(bundle_dir) -> bytes | None:
+    """The signer's public key that ``manifest.sig`` carries (None when absent or unreadable)."""
+    try:
+        sig = json.loads((Path(bundle_dir) / SIGNATURE).read_text(encoding="utf-8"))
+        raw = base64.b64decode(sig["public_key"], validate=True)
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def verify_bundle(bundle_dir, public_key=None) -> VerifyReport:
     """Check every file of a bundle against its manifest, and the manifest's signature.
 
     Parameters
     ----------
     bundle_dir : path
-    public_key : Ed25519PublicKey or bytes
-        The workspace's export public key.
+    public_key : Ed25519PublicKey or bytes, optional
+        The workspace's export public key (pins the signer). Without it the key carried in
+        ``manifest.sig`` is used: that proves the bundle is intact as signed, not who
+        signed it (``VerifyReport.key_pinned`` is then False).
 
     Returns
     -------
@@ -226,17 +249,29 @@ def verify_bundle(bundle_dir, public_key) -> VerifyReport:
         naming the file (missing, extra, changed file; manifest or signature tampered).
     """
     bundle = Path(bundle_dir)
-    report = VerifyReport()
+    report = VerifyReport(key_pinned=public_key is not None)
     if not bundle.is_dir():
         raise ExportError("bundle folder does not exist", bundle)
+    if public_key is None:
+        public_key = embedded_public_key(bundle)
+    if public_key is None:
+        if (bundle / SIGNATURE).is_file():
+            report.problems.append(Problem("key", SIGNATURE, "carries no public key; give "
+                                                             "the signer's key"))
+        else:
+            report.problems.append(Problem("missing", SIGNATURE))
+    else:
+        report.key_sha256 = hashlib.sha256(_public_bytes(public_key)).hexdigest()
     manifest_path = bundle / MANIFEST
     if not manifest_path.is_file():
         report.problems.append(Problem("missing", MANIFEST))
-        if not (bundle / SIGNATURE).is_file():
+        if not (bundle / SIGNATURE).is_file() and \
+                not any(p.path == SIGNATURE for p in report.problems):
             report.problems.append(Problem("missing", SIGNATURE))
         return report
     data = manifest_path.read_bytes()
-    _check_signature(bundle, data, public_key, report)
+    if public_key is not None:  # without a key the files are still checked, and named
+        _check_signature(bundle, data, public_key, report)
     try:
         manifest = json.loads(data)
         listed = manifest["files"]
