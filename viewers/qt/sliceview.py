@@ -41,6 +41,7 @@ class SliceView(NavigationMixin, QWidget):
         self.orientation = orientation
         self.state = None
         self.segmentation = None
+        self.proposal = None  # a viewers.proposal.ProposalLayer drawn as outlines, or None
         self.slice_geometry: SliceGeometry | None = None
         self.interaction = None
         self.zoom = 1.0
@@ -78,6 +79,15 @@ class SliceView(NavigationMixin, QWidget):
         if segmentation is not None:
             segmentation.changed.connect(self._on_labels)
             segmentation.segments_changed.connect(self.request_render)
+        self.request_render()
+
+    def set_proposal(self, proposal) -> None:
+        """Draw ``proposal`` (a ProposalLayer, or None) over the labels, as outlines."""
+        if self.proposal is not None:
+            self.proposal.changed.disconnect(self.request_render)
+        self.proposal = proposal
+        if proposal is not None:
+            proposal.changed.connect(self.request_render)
         self.request_render()
 
     def set_interaction(self, interaction) -> None:
@@ -152,7 +162,8 @@ class SliceView(NavigationMixin, QWidget):
         key = (self.slice_index, state.window, id(state.volume.array))
         if self._stale or key != self._frame_key or self._frame is None:
             self._frame = render_slice(state.volume, self.slice_geometry, key[0], state.window,
-                                       self.segmentation, state.styles, self._buffers)
+                                       self.segmentation, state.styles, self._buffers,
+                                       proposal=self.proposal)
             rows, cols = self._frame.shape
             self._image = QImage(self._frame.data, cols, rows, cols * 4, QImage.Format_RGB32)
             self._frame_key, self._stale = key, False

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from viewers.render.orientation import ORIENTATIONS, SliceGeometry, closest_axes
-from viewers.render.overlay import SegmentStyle, compose, layer_key, outline_of, rgba
+from viewers.render.overlay import SegmentStyle, compose, draw_proposal, layer_key, outline_of, rgba
 from viewers.render.state import ViewerState, default_window
 from viewers.render.window import PRESETS, WindowLevel, auto_window, grey_of_value, to_grey
 
 __all__ = ["FrameBuffers", "ORIENTATIONS", "PRESETS", "SegmentStyle", "SliceGeometry", "ViewerState",
-           "WindowLevel", "auto_window", "closest_axes", "compose", "default_window",
+           "WindowLevel", "auto_window", "closest_axes", "compose", "default_window", "draw_proposal",
            "grey_of_value", "layer_key", "outline_of", "render_slice", "rgba", "to_grey"]
 
 
@@ -42,7 +42,7 @@ class FrameBuffers:
 
 def render_slice(volume, geometry: SliceGeometry, index: int, window: WindowLevel,
                  segmentation=None, styles: dict | None = None,
-                 buffers: FrameBuffers | None = None) -> np.ndarray:
+                 buffers: FrameBuffers | None = None, proposal=None) -> np.ndarray:
     """One displayed frame: ``(rows, cols)`` uint32 ``0xFFRRGGBB`` pixels.
 
     Parameters
@@ -59,6 +59,9 @@ def render_slice(volume, geometry: SliceGeometry, index: int, window: WindowLeve
         ``segment_id -> SegmentStyle`` (opacity, outline); default 50 % filled.
     buffers : FrameBuffers, optional
         Render into these reused arrays (the result is valid until the next call).
+    proposal : viewers.proposal.ProposalLayer, optional
+        Drawn over the labels as outlines (plus the low-confidence tint when its toggle is
+        on) while it is active (not hidden, not rejected).
     """
     get = (lambda name, dtype: None) if buffers is None else (
         lambda name, dtype: buffers.get(name, geometry.size, dtype))
@@ -71,4 +74,9 @@ def render_slice(volume, geometry: SliceGeometry, index: int, window: WindowLeve
             key = layer_key(segmentation, layer_no, styles)
             if key:
                 planes.append((geometry.extract(layer, index), key))
-    return compose(grey, planes, out=get("frame", np.uint32), scratch=get("index", np.uint16))
+    frame = compose(grey, planes, out=get("frame", np.uint32), scratch=get("index", np.uint16))
+    if proposal is not None and proposal.active and tuple(proposal.shape) == tuple(volume.shape):
+        low = proposal.low_threshold_u8 if proposal.show_low_confidence else None
+        draw_proposal(frame, geometry.extract(proposal.labels, index), proposal.outline_colors(),
+                      geometry.extract(proposal.confidence, index) if low is not None else None, low)
+    return frame

@@ -149,3 +149,48 @@ def rgba(rgb32: np.ndarray) -> np.ndarray:
     out[..., 2] = rgb32 & 0xFF
     out[..., 3] = rgb32 >> 24
     return out
+
+
+#: Tint of low-confidence proposal voxels (magenta: no default segment colour is near it).
+LOW_CONFIDENCE_RGB = (255, 0, 220)
+LOW_CONFIDENCE_ALPHA = 0.45
+
+
+def draw_proposal(frame: np.ndarray, labels: np.ndarray, colors: np.ndarray,
+                  confidence: np.ndarray | None = None, low_u8: int | None = None) -> np.ndarray:
+    """Draw a proposal slice over a composed frame, in place: outlines, optional low tint.
+
+    A proposal is never filled, so it cannot be mistaken for accepted labels: each proposed
+    segment is drawn as its 1-voxel contour in the segment's colour (fully opaque). With
+    ``low_u8``, voxels whose ``confidence`` is below it are tinted magenta first (proposed
+    or not: low confidence on background is where the model hesitated about the boundary).
+
+    Parameters
+    ----------
+    frame : (rows, cols) uint32 0xFFRRGGBB
+    labels : (rows, cols) uint8
+        Proposal labels of the slice (any strides).
+    colors : (256, 3) uint8
+        RGB per label value.
+    confidence : (rows, cols) uint8, optional
+    low_u8 : int, optional
+        Tint where ``confidence < low_u8``.
+    """
+    flat = frame.reshape(-1)
+    if confidence is not None and low_u8 is not None:
+        where = np.flatnonzero(np.ascontiguousarray(confidence) < low_u8)
+        if where.size:
+            px = flat[where]
+            a = int(round(LOW_CONFIDENCE_ALPHA * 256))
+            out = np.uint32(0xFF000000)
+            for shift, c in zip((16, 8, 0), LOW_CONFIDENCE_RGB):
+                ch = ((px >> shift) & 0xFF).astype(np.int32)
+                out = out | (((ch * (256 - a) + c * a + 128) >> 8).astype(np.uint32) << shift)
+            flat[where] = out
+    labels = np.ascontiguousarray(labels)
+    if labels.any():
+        edge = np.flatnonzero(outline_of(labels) & (labels != 0))
+        values = labels.reshape(-1)[edge]
+        rgb = colors[values].astype(np.uint32)
+        flat[edge] = np.uint32(0xFF000000) | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    return frame
