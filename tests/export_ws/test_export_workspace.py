@@ -158,3 +158,20 @@ def test_unknown_case_and_missing_arguments_are_one_line(env, approved, tmp_path
     code, _, err = env.cli("export", env.path, "--format", "seg", "--out", tmp_path / "b",
                            user="rev")
     assert code == 2 and "--cases ID[,ID...] or --all" in err
+
+
+def test_emergency_access_to_a_case_is_flagged_in_the_manifest(env, approved, tmp_path,
+                                                               passwords):
+    cid, _, _ = approved
+    with env.login("admin") as admin:
+        grant = admin.start_emergency("stroke team needs the prior scan", 15,
+                                      passwords["admin"])
+        admin.open_case(cid)
+    out = tmp_path / "b"
+    code, _, err = env.cli("export", env.path, "--cases", cid, "--format", "nifti", "--out", out,
+                           user="rev")
+    assert code == 0, err
+    (flag,) = manifest(out)["cases"][0]["emergency_access"]
+    assert flag["seq"] == grant.seq and flag["user_id"] == env.user_ids["admin"]
+    assert flag["reason"] == "stroke team needs the prior scan" and flag["minutes"] == 15
+    assert "case.open" in flag["actions"] and flag["ended"] is not None
