@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
                                          lambda _=False, wl=wl: self.set_window(wl)))
         self._action(wl_menu, "Auto (percentiles, MR)", self.auto_window, "A")
         self.workspace_menu = self.menuBar().addMenu("&Workspace")
+        self.workspace_menu.setObjectName("workspace_menu")  # features find it by this name
         self.workspace_actions = install_workspace_actions(self)
         self._refresh_recent()
 

@@ -119,6 +119,8 @@ class WorkspaceController:
         self.worklist_dock = self._dock("Worklist", "worklist", self.worklist, Qt.LeftDockWidgetArea)
         self.info = CaseInfoPanel()
         self.info_dock = self._dock("Case", "case_info", self.info, Qt.LeftDockWidgetArea)
+        # wide enough for id, modality, grid, versions and state without scrolling
+        window.resizeDocks([self.worklist_dock], [520], Qt.Horizontal)
         self.lock_screen = LockScreen()
         self.lock_screen.unlock_requested.connect(self.unlock)
         self.lock_screen.logout_requested.connect(self.logout)
@@ -542,6 +544,7 @@ class WorkspaceController:
         self.locked_ui = True
         note = ("Unsaved changes are kept." if self.dirty else "")
         self.lock_screen.prepare(self.session.name, note)
+        self.window.statusBar().clearMessage()
         self.window.cover(self.lock_screen)
 
     def unlock(self, password: str) -> bool:

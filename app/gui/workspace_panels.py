@@ -54,6 +54,7 @@ class WorklistPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setSortingEnabled(True)
@@ -143,8 +144,9 @@ class LockScreen(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setAutoFillBackground(True)
-        self.setStyleSheet("LockScreen { background: #20242a; } QLabel { color: #e8e8e8; }")
+        self.setObjectName("lock_screen")
+        self.setAttribute(Qt.WA_StyledBackground, True)
+        self.setStyleSheet("#lock_screen { background: #20242a; } QLabel { color: #e8e8e8; }")
         outer = QVBoxLayout(self)
         outer.addStretch(1)
         self.title = QLabel("Session locked")
