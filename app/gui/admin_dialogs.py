@@ -60,6 +60,7 @@ class AdminActions(QObject):
         self.banner.setMovable(False)
         self.banner.setFloatable(False)
         self.banner.toggleViewAction().setVisible(False)  # cannot be hidden from the menu
+        self.banner.setStyleSheet("QToolBar { background: #c62828; border: none; }")
         self.banner_label = QLabel("")
         self.banner_label.setStyleSheet(BANNER_STYLE)
         self.banner.addWidget(self.banner_label)
