@@ -3,7 +3,8 @@
 Every file is one reader's label map of the same case on the same grid. Kappa rates every
 voxel (Cohen's for two readers, Fleiss' for more); Dice is computed per segment and pair; the
 STAPLE consensus can be written as a file and used as a reference. The workspace form (each
-reader's latest version of a case) will call :func:`agreement_report` on arrays.
+reader's latest version of a case, ``annotrace agreement WS --cases ...``) calls the same
+:func:`agreement_report` through :func:`app.cli.quality_ws.agreement_workspace`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,53 @@ def register(subparsers) -> None:
         "agreement", allow_abbrev=False, help="agreement between readers' label maps",
         description="Cohen's kappa (two readers) or Fleiss' kappa (more) over all voxels, "
                     "pairwise Dice per segment, and a STAPLE consensus.")
-    p.add_argument("raters", nargs="+", help="label maps of the same case, one per reader")
+    p.add_argument("raters", nargs="+",
+                   help="label maps of the same case, one per reader; or a workspace folder")
     p.add_argument("--segments", metavar="V,V", help="label values (default: all)")
     p.add_argument("--staple", metavar="OUT", help="write the STAPLE consensus label map here")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    ws = p.add_argument_group("workspace form (the first argument is a workspace folder)")
+    ws.add_argument("--cases", nargs="+", metavar="CASE",
+                    help="cases read by several readers (each reader's latest version)")
+    ws.add_argument("--save-staple", action="store_true",
+                    help="save each STAPLE consensus as a new version (provenance auto:staple)")
+    ws.add_argument("--staple-reference", metavar="TASK",
+                    help="save the consensus and mark it as TASK's reference standard")
+    from app.cli.quality_ws import add_ws_auth
+
+    add_ws_auth(p)
     p.set_defaults(func=run)
+
+
+def run_workspace(args) -> int:
+    from app.cli.output import print_json
+    from app.cli.quality_ws import agreement_workspace, open_ws
+
+    if len(args.raters) > 1 or not args.cases:
+        raise QualityCliError(f"{args.raters[0]} is a workspace: name the cases with "
+                              "--cases CASE...")
+    if args.staple or args.segments:
+        raise QualityCliError("--staple/--segments are for label-map files; in a workspace "
+                              "use --save-staple or --staple-reference TASK")
+    with open_ws(args, args.raters[0]) as s:
+        out = agreement_workspace(s, args.cases, args.save_staple, args.staple_reference)
+    if args.json:
+        print_json(out)
+        return 0
+    for rep in out["cases"]:
+        kappa = rep["kappa"]
+        print(f"case {rep['case']}: {rep['kappa_kind']} kappa "
+              f"{'undefined' if kappa is None else f'{kappa:.4f}'} ({len(rep['raters'])} "
+              "readers)")
+        for v, seg in rep["segments"].items():
+            print(f"  segment {v}: mean pairwise Dice {seg['mean_pairwise_dice']:.4f}")
+            for name, row in zip(rep["raters"], seg["dice_matrix"]):
+                print(f"    {name[:20]:<20} " + " ".join(f"{x:.3f}" for x in row))
+        if "version" in rep["staple"]:
+            print(f"  STAPLE consensus saved as version {rep['staple']['version']}"
+                  + (f", reference for {rep['staple']['reference_task']!r}"
+                     if "reference_task" in rep["staple"] else ""))
+    return 0
 
 
 def agreement_report(arrays, names, segments=None):
@@ -60,6 +103,13 @@ def agreement_report(arrays, names, segments=None):
 
 
 def run(args) -> int:
+    from app.cli.quality_ws import is_workspace
+
+    if is_workspace(args.raters[0]):
+        return run_workspace(args)
+    if args.cases or args.save_staple or args.staple_reference:
+        raise QualityCliError(f"--cases/--save-staple/--staple-reference: only for a "
+                              f"workspace; {args.raters[0]} is not one")
     if len(args.raters) < 2:
         raise QualityCliError("agreement needs the label maps of at least two readers")
     arrays, names, first = [], [], None

@@ -2,8 +2,10 @@
 
 The calibration is either computed here from validated units (``--csv``, as ``calibrate``) or
 read from the JSON ``calibrate`` printed (``--calibration``). A random share of the accepted
-units (``--spot-check``) is routed to humans for the drift watch. The workspace form will wrap
-:func:`decide` with units and confidences read from the workspace's proposals.
+units (``--spot-check``) is routed to humans for the drift watch. The workspace form,
+``annotrace autolabel WS --model ID``, applies the threshold ``annotrace calibrate WS`` stored
+to the workspace's unlabelled cases (see :func:`app.cli.quality_ws.autolabel_workspace`):
+accepted cases get a version with provenance ``auto:<model>;threshold=<t>;bound=<b>``.
 """
 
 from __future__ import annotations
@@ -21,17 +23,47 @@ def register(subparsers) -> None:
         description="Decide for every unit of a pool (unit,confidence CSV) whether it is "
                     "auto-accepted (confidence at or above the calibrated threshold; provenance "
                     "'auto, threshold t, bound b') or goes to the human worklist.")
-    p.add_argument("--pool", required=True, metavar="FILE", help="pool: unit,confidence")
-    src = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("workspace", nargs="?", help="workspace folder (workspace form)")
+    p.add_argument("--pool", metavar="FILE", help="pool: unit,confidence (file form)")
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--csv", metavar="FILE", help="validated units: unit,confidence,dice")
     src.add_argument("--calibration", metavar="FILE", help="JSON printed by annotrace calibrate")
     add_settings(p)
     p.add_argument("--spot-check", type=float, default=0.0, metavar="RATE",
                    help="share of auto-accepted units routed to humans anyway (drift watch)")
     p.add_argument("--seed", type=int, default=0, help="seed of the spot-check draw")
-    p.add_argument("--batch", default="batch-1", help="batch name (part of the spot-check draw)")
+    p.add_argument("--batch", help="batch name (part of the spot-check draw; default batch-1, "
+                                   "in a workspace batch-<n+1>)")
     p.add_argument("--json", action="store_true", help="print the decisions as JSON")
+    ws = p.add_argument_group("workspace form")
+    ws.add_argument("--model", metavar="ID", help="the calibrated model")
+    ws.add_argument("--run-model", action="store_true",
+                    help="first run the model on unlabelled cases without a stored output")
+    from app.cli.quality_ws import add_ws_auth
+
+    add_ws_auth(p)
     p.set_defaults(func=run)
+
+
+def run_workspace(args) -> int:
+    from app.cli.output import print_json
+    from app.cli.quality_ws import autolabel_workspace, open_ws, run_model_outputs
+
+    if args.pool or args.csv or args.calibration or not args.model:
+        raise QualityCliError(f"{args.workspace}: the workspace form needs --model ID (the "
+                              "calibration stored by annotrace calibrate WS; no --pool/--csv)")
+    with open_ws(args, args.workspace) as s:
+        if args.run_model:
+            cases = [c["case_id"] for c in s.list_cases() if c["state"] == "new"]
+            run_model_outputs(s, args.model, cases)
+        out = autolabel_workspace(s, args.model, args.batch)
+    if args.json:
+        print_json(out)
+        return 0
+    print(f"{out['batch']}: threshold {out['threshold']:.2f} (bound {out['bound']:.4f}): "
+          f"{out['auto_accepted']} of {out['pool_units']} unlabelled cases auto-accepted, "
+          f"{out['to_humans']} to the worklist, {len(out['spot_checks'])} spot checks")
+    return 0
 
 
 def _load_calibration(path: str):
@@ -79,8 +111,18 @@ def decide(calibration, units, confidence, spot_check=0.0, seed=0, batch="batch-
 
 
 def run(args) -> int:
+    from app.cli.quality_ws import is_workspace
     from models.quality.tables import read_units_csv
 
+    if args.workspace is not None:
+        if not is_workspace(args.workspace):
+            raise QualityCliError(f"{args.workspace}: not an annotrace workspace (no "
+                                  "workspace.json); for CSVs use --pool FILE")
+        return run_workspace(args)
+    if not args.pool or not (args.csv or args.calibration):
+        raise QualityCliError("give --pool FILE and --csv FILE or --calibration FILE (or a "
+                              "workspace folder)")
+    args.batch = args.batch or "batch-1"
     pool = read_units_csv(args.pool, with_dice=False)
     if not 0.0 <= args.spot_check <= 1.0:
         raise QualityCliError(f"--spot-check: must lie in [0, 1], got {args.spot_check}")

@@ -1,7 +1,10 @@
 """``annotrace calibrate --csv FILE``: the TBAL auto-accept threshold from validated units.
 
 The CSV holds human-validated units, ``unit,confidence,dice`` with a header. The workspace
-form (validated units read from a workspace) will call the same :func:`calibration_report`.
+form ``annotrace calibrate WS --model ID --task T`` reads the validated units from the
+workspace (cases with a stored model output and an approved/reference version, see
+:mod:`app.cli.quality_ws`), calls the same :func:`calibration_report` and stores the result
+encrypted in the workspace, where ``annotrace autolabel WS`` applies it.
 """
 
 from __future__ import annotations
@@ -66,17 +69,63 @@ def register(subparsers) -> None:
                     "upper bound (at delta / number of candidates) on the error rate of the "
                     "validated units at or above it is <= epsilon. Prints JSON: threshold "
                     "(null when none passes), coverage, bound, units_used.")
-    p.add_argument("--csv", required=True, metavar="FILE",
-                   help="validated units: unit,confidence,dice with a header")
+    p.add_argument("workspace", nargs="?", help="workspace folder (workspace form)")
+    p.add_argument("--csv", metavar="FILE",
+                   help="validated units: unit,confidence,dice with a header (file form)")
     add_settings(p)
     p.add_argument("--plan", type=float, nargs="+", metavar="COVERAGE",
                    help="also estimate the validated units needed for these coverages")
     p.add_argument("--table", action="store_true", help="include the per-threshold table")
+    p.add_argument("--json", action="store_true",
+                   help="accepted for symmetry with the other commands (output is always JSON)")
+    ws = p.add_argument_group("workspace form")
+    ws.add_argument("--model", metavar="ID", help="the model whose threshold is calibrated")
+    ws.add_argument("--task", help="task: its reference versions are the human labels "
+                                   "(else each case's approved version)")
+    ws.add_argument("--run-model", action="store_true",
+                    help="first run the model on approved cases that have no stored output "
+                         "(imports torch; slow)")
+    ws.add_argument("--spot-check", type=float, default=0.1, metavar="RATE",
+                    help="share of auto-accepted cases routed to humans (drift watch; "
+                         "default 0.1)")
+    ws.add_argument("--seed", type=int, default=0, help="seed of the spot-check draws")
+    from app.cli.quality_ws import add_ws_auth
+
+    add_ws_auth(p)
     p.set_defaults(func=run)
 
 
+def run_workspace(args) -> int:
+    from app.cli.output import print_json
+    from app.cli.quality import QualityCliError
+    from app.cli.quality_ws import calibrate_workspace, open_ws, run_model_outputs
+
+    if args.csv or not args.model or not args.task:
+        raise QualityCliError(f"{args.workspace}: the workspace form needs --model ID and "
+                              "--task T (and no --csv)")
+    if not 0.0 <= args.spot_check <= 1.0:
+        raise QualityCliError(f"--spot-check: must lie in [0, 1], got {args.spot_check}")
+    with open_ws(args, args.workspace) as s:
+        if args.run_model:
+            cases = [c["case_id"] for c in s.list_cases() if c["state"] == "approved"]
+            run_model_outputs(s, args.model, cases)
+        out = calibrate_workspace(s, args.model, args.task, args)
+    print_json(out)
+    return 0
+
+
 def run(args) -> int:
+    from app.cli.quality import QualityCliError
+    from app.cli.quality_ws import is_workspace
     from models.quality.tables import read_units_csv
+
+    if args.workspace is not None:
+        if not is_workspace(args.workspace):
+            raise QualityCliError(f"{args.workspace}: not an annotrace workspace (no "
+                                  "workspace.json); for a CSV use --csv FILE")
+        return run_workspace(args)
+    if not args.csv:
+        raise QualityCliError("give --csv FILE (validated units) or a workspace folder")
 
     table = read_units_csv(args.csv, with_dice=True)
     _, out = calibration_report(table, args)

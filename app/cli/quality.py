@@ -1,8 +1,10 @@
-"""``annotrace quality REFERENCE LABELS``: metrics of label files against reference files.
+"""``annotrace quality REFERENCE LABELS`` / ``annotrace quality WS --task T``: quality metrics.
 
-REFERENCE and LABELS are two label-map files, or two folders whose files are paired by name.
-This is the file form; the workspace form (approved versions as the reference) will wrap the
-same :func:`evaluate_pairs` with arrays read from the workspace.
+File form: REFERENCE and LABELS are two label-map files, or two folders whose files are paired
+by name. Workspace form (the first argument is a workspace folder): mark approved cases as the
+reference standard of a task (``--reference mark CASE...``), then score every reader's, one
+reader's (``--against``) or a model's (``--model``) labels against it, per case and segment
+(:func:`app.cli.quality_ws.evaluate_workspace`), and write an HTML report (``--report DIR``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,25 @@ def register(subparsers) -> None:
         description="Dice, IoU, precision, recall, lesion-wise F1, 95%% Hausdorff and average "
                     "surface distance (mm), volume difference, per case and per segment, with "
                     "bootstrap 95%% confidence intervals of the means over cases.")
-    p.add_argument("reference", help="reference label map, or a folder of them")
-    p.add_argument("labels", help="label map to score, or a folder (files paired by name)")
+    p.add_argument("reference", help="reference label map, or a folder of them; or a workspace")
+    p.add_argument("labels", nargs="?",
+                   help="label map to score, or a folder (files paired by name)")
+    ws = p.add_argument_group("workspace form (the first argument is a workspace folder)")
+    ws.add_argument("--task", help="the task whose reference standard is used")
+    ws.add_argument("--reference", dest="reference_action", nargs="+",
+                    metavar=("mark|unmark|list", "CASE"),
+                    help="mark (approved cases only) or unmark cases as the task's reference "
+                         "standard, or list them")
+    ws.add_argument("--version", type=int, metavar="N",
+                    help="with --reference mark: the version (default: the approved one; a "
+                         "STAPLE consensus version is accepted too)")
+    who = ws.add_mutually_exclusive_group()
+    who.add_argument("--against", metavar="USER", help="score only this reader's versions")
+    who.add_argument("--model", metavar="ID", help="score this model's stored outputs")
+    ws.add_argument("--report", metavar="DIR", help="write report.html with PNG plots here")
+    from app.cli.quality_ws import add_ws_auth
+
+    add_ws_auth(p)
     p.add_argument("--segments", metavar="V,V", help="label values to score (default: all)")
     p.add_argument("--no-surface", action="store_true", help="skip the surface distances")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
@@ -136,6 +155,80 @@ def _fmt(x, digits=3) -> str:
 
 
 def run(args) -> int:
+    from app.cli.quality_ws import is_workspace
+
+    if is_workspace(args.reference):
+        return run_workspace(args)
+    if args.labels is None:
+        raise QualityCliError(f"{args.reference}: give the label maps to score (or a workspace "
+                              "folder)")
+    for opt in ("task", "reference_action", "against", "model", "report"):
+        if getattr(args, opt) is not None:
+            raise QualityCliError(f"--{opt.split('_')[0]}: only for a workspace; "
+                                  f"{args.reference} is not one")
+    return run_files(args)
+
+
+def run_workspace(args) -> int:
+    """``quality WS --reference ...`` / ``quality WS --task T [--against|--model] [--report]``."""
+    from app.cli.output import print_json
+    from app.cli.quality_ws import evaluate_workspace, open_ws, report_data
+
+    if args.labels is not None:
+        raise QualityCliError(f"{args.reference} is a workspace: name what to score with "
+                              "--against USER or --model ID, not a second path")
+    if not args.task:
+        raise QualityCliError(f"{args.reference}: a workspace needs --task T")
+    with open_ws(args, args.reference) as s:
+        if args.reference_action:
+            action, cases = args.reference_action[0], args.reference_action[1:]
+            if action == "list":
+                refs = s.references(args.task)
+                s.audit("quality.reference", sorted(refs), details={"task": args.task,
+                                                                    "step": "list"})
+                if args.json:
+                    print_json({"task": args.task, "references": refs})
+                else:
+                    for cid, m in sorted(refs.items()):
+                        print(f"{cid}  version {m['version']} ({m['kind']})")
+                return 0
+            if action not in ("mark", "unmark") or not cases:
+                raise QualityCliError("--reference: expected mark CASE..., unmark CASE... or "
+                                      "list")
+            for cid in cases:
+                if action == "mark":
+                    m = s.mark_reference(args.task, cid, args.version)
+                    print(f"case {cid}: version {m['version']} ({m['kind']}) is a reference "
+                          f"for task {args.task!r}")
+                else:
+                    s.unmark_reference(args.task, cid)
+                    print(f"case {cid}: no longer a reference for task {args.task!r}")
+            return 0
+        report = evaluate_workspace(s, args.task, args.against, args.model,
+                                    not args.no_surface, args.resamples, args.seed)
+        if args.report:
+            from models.quality.report import write_report
+
+            files = write_report(args.report, report_data(s, args.task, args.model, report))
+            s.audit("quality.report", details={"task": args.task, "files": len(files)})
+            report["report"] = str(files["html"])
+    if args.json:
+        print_json(report)
+        return 0
+    print(f"task {report['task']}: {report['reference_cases']} reference case(s)")
+    for name, rd in report["readers"].items():
+        for sid, summ in rd["summary"].items():
+            d = summ["dice"]
+            ci = ("no CI" if d["ci_low"] is None
+                  else f"95% CI {_fmt(d['ci_low'])}-{_fmt(d['ci_high'])}")
+            print(f"{name[:28]:<28} segment {sid}: mean Dice {_fmt(d['mean'])} ({ci}, "
+                  f"n={d['n']}); mean HD95 {_fmt(summ['hd95_mm']['mean'], 2)} mm")
+    if args.report:
+        print(f"report written to {report['report']}")
+    return 0
+
+
+def run_files(args) -> int:
     import numpy as np
 
     segments = parse_segments(args.segments)

@@ -1,7 +1,8 @@
 """``annotrace rank PATH``: order unlabelled cases for labelling by the model's uncertainty.
 
 PATH is a folder of per-case probability maps, or a CSV ``case,path`` (paths relative to the
-CSV). A ``.npy`` file holds a foreground map ``(k, j, i)``, class maps ``(C, k, j, i)``, or,
+CSV) -- or a workspace folder (``annotrace rank WS --model ID``: its unlabelled cases ranked by
+the stored outputs' uncertainty, stored for the GUI worklist). A ``.npy`` file holds a foreground map ``(k, j, i)``, class maps ``(C, k, j, i)``, or,
 for ``--method variance``, stochastic samples ``(S, k, j, i)`` / ``(S, C, k, j, i)`` (MC
 dropout or test-time augmentation); NIfTI/NRRD/MHA files hold a foreground map. The worklist
 form will call :func:`rank_arrays` on the proposals' probability maps.
@@ -25,13 +26,45 @@ def register(subparsers) -> None:
         description="Score each case's probability maps by mean voxel entropy or by the "
                     "variance across stochastic samples, and list the cases most informative "
                     "first, optionally spread out for diversity.")
-    p.add_argument("path", help="folder of probability maps, or a CSV case,path")
+    p.add_argument("path", help="folder of probability maps, or a CSV case,path; or a "
+                                "workspace folder")
     p.add_argument("--method", choices=("entropy", "variance"), default="entropy")
     p.add_argument("--diversity", type=float, default=0.0, metavar="W",
                    help="weight in [0, 1] of distance to cases already picked (default 0)")
     p.add_argument("--top", type=int, metavar="N", help="list only the first N cases")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    ws = p.add_argument_group("workspace form")
+    ws.add_argument("--model", metavar="ID", help="the model whose stored outputs are ranked")
+    ws.add_argument("--run-model", action="store_true",
+                    help="first run the model on unlabelled cases without a stored output")
+    from app.cli.quality_ws import add_ws_auth
+
+    add_ws_auth(p)
     p.set_defaults(func=run)
+
+
+def run_workspace(args) -> int:
+    from app.cli.output import print_json
+    from app.cli.quality_ws import open_ws, rank_workspace, run_model_outputs
+
+    if not args.model:
+        raise QualityCliError(f"{args.path}: the workspace form needs --model ID")
+    if args.method != "entropy" or args.diversity:
+        raise QualityCliError("--method/--diversity: the workspace form ranks by the stored "
+                              "entropy only")
+    with open_ws(args, args.path) as s:
+        if args.run_model:
+            cases = [c["case_id"] for c in s.list_cases() if c["state"] == "new"]
+            run_model_outputs(s, args.model, cases)
+        out = rank_workspace(s, args.model)
+    if args.top is not None:
+        out["cases"] = out["cases"][: max(0, args.top)]
+    if args.json:
+        print_json(out)
+        return 0
+    for r in out["cases"]:
+        print(f"{r['rank']:>4}  {r['case']:<32} {r['score']:.5f} bits")
+    return 0
 
 
 def _cases(path: Path) -> list[tuple[str, Path]]:
@@ -114,6 +147,12 @@ def rank_arrays(names, arrays, method="entropy", diversity=0.0) -> list[dict]:
 
 
 def run(args) -> int:
+    from app.cli.quality_ws import is_workspace
+
+    if is_workspace(args.path):
+        return run_workspace(args)
+    if args.model:
+        raise QualityCliError(f"--model: only for a workspace; {args.path} is not one")
     cases = _cases(Path(args.path))
     names = [c for c, _ in cases]
     arrays = [_load(p) for _, p in cases]

@@ -1,0 +1,331 @@
+"""Encrypted quality and automation state of a workspace (a Session mixin).
+
+What the project lead decides and what the automation relies on is kept here, encrypted like
+every other workspace object and changed only through audited, permission-checked calls:
+
+- **reference marks**: per task, which version of which case is the reference standard
+  (only an approved version, or a STAPLE consensus of readers' versions);
+- **model outputs**: per model and case, the model's proposal (a label map), its case-level
+  confidence and its uncertainty score (what calibration, auto-labelling and ranking use);
+- **calibrations**: per model, the TBAL threshold, bound, coverage and the validated units;
+- **auto-accept state**: per model, the drift monitor (threshold in force or suspended,
+  spot-check rate, batch history) and the spot checks routed to humans per batch;
+- **ranks**: per model, the active-learning rank of unlabelled cases (the worklist sorts by it).
+
+Layout (no patient identifier in any name)::
+
+    quality/state.enc                        the JSON state above (revision = object version)
+    quality/outputs/<model key>/<case>.enc   one model output (label map + confidence)
+
+``<model key>`` is a hash of the model id, so a model name never appears as a file name.
+Versions the automation creates (STAPLE consensus, auto-accepted labels) are saved through
+:meth:`QualityStore.save_quality_version`, audited as ``label.save`` like any version, with
+the deciding action (``quality.reference`` or ``autolabel.apply``) in its details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import contextmanager
+
+import numpy as np
+
+from compliance import fsio, records
+from compliance.audit import utc_now
+from compliance.errors import ComplianceError, NotFoundError
+from compliance.records import LabelSet
+
+_EMPTY = {"revision": 0, "references": {}, "staple": {}, "calibrations": {}, "auto": {},
+          "ranks": {}, "agreement": {}}
+
+
+def model_key(model_id: str) -> str:
+    """File-name key of a model id (hashed: free text never becomes a path)."""
+    return hashlib.sha256(f"annotrace/model/{model_id}".encode()).hexdigest()[:24]
+
+
+def label_map(labels: LabelSet) -> np.ndarray:
+    """One integer map of a label set: each voxel gets the id of the last segment covering it.
+
+    Overlapping segments lose voxels here; per-segment work uses :func:`segment_masks`.
+    """
+    out = np.zeros(labels.layers[0].shape, dtype=np.uint16)
+    for seg in labels.segments:
+        out[labels.layers[int(seg["layer"])] == int(seg["value"])] = int(seg["segment_id"])
+    return out
+
+
+def segment_masks(labels: LabelSet) -> dict[int, np.ndarray]:
+    """``{segment_id: boolean mask}`` of a label set (segments may overlap)."""
+    return {int(s["segment_id"]): labels.layers[int(s["layer"])] == int(s["value"])
+            for s in labels.segments}
+
+
+def labelset_from_map(array: np.ndarray, legend: str, names: dict | None = None) -> LabelSet:
+    """A one-layer label set from an integer map (values 1-255), all voxels of one provenance."""
+    layer = np.asarray(array).astype(np.uint8)
+    values = [int(v) for v in np.unique(layer) if v]
+    names = names or {}
+    segments = [{"segment_id": v, "name": str(names.get(v, f"label {v}")), "layer": 0,
+                 "value": v} for v in values]
+    provenance = (layer > 0).astype(np.uint8)
+    return LabelSet([layer], segments, provenance, {"1": legend})
+
+
+def version_kind(meta: dict, labels: LabelSet | None = None) -> str:
+    """``"auto"`` for versions the automation made (STAPLE, auto-accepted), else ``"human"``."""
+    if meta.get("quality_kind"):
+        return meta["quality_kind"]
+    legend = labels.provenance_legend if labels is not None else {}
+    if legend and all(str(v).startswith("auto:") for v in legend.values()):
+        return "auto"
+    return "human"
+
+
+class QualityStore:
+    """Mixed into :class:`~compliance.session.Session`."""
+
+    # -- the state object ----------------------------------------------------------------
+    def _quality_dir(self):
+        return self.ws.root / "quality"
+
+    def _read_quality(self) -> dict:
+        path = self._quality_dir() / "state.enc"
+        if not path.exists():
+            return json.loads(json.dumps(_EMPTY))
+        state = json.loads(self.ws.read_object(self._keys, "quality/state", None, path))
+        for k, v in _EMPTY.items():
+            state.setdefault(k, json.loads(json.dumps(v)))
+        return state
+
+    @contextmanager
+    def _quality_update(self):
+        """Read-modify-write the state under its lock (two workstations never lose a change)."""
+        d = self._quality_dir()
+        d.mkdir(exist_ok=True)
+        with fsio.locked(d / "state.lock", "the workspace quality state"):
+            state = self._read_quality()
+            yield state
+            state["revision"] = int(state.get("revision", 0)) + 1
+            self.ws.write_object(self._keys, self.key_gen, "quality/state", state["revision"],
+                                 d / "state.enc", json.dumps(state).encode())
+
+    def quality_state(self) -> dict:
+        """The whole state (references, calibrations, auto-accept, ranks); quality.read."""
+        self.require("quality.read")
+        state = self._read_quality()
+        self.audit("quality.read", details={"revision": state["revision"]})
+        return state
+
+    def quality_state_unaudited(self) -> dict:
+        """The state for a caller that audits its own, wider operation (same permission)."""
+        self.require("quality.read")
+        return self._read_quality()
+
+    # -- reference standard --------------------------------------------------------------
+    def mark_reference(self, task: str, case_id: str, version: int | None = None) -> dict:
+        """Mark a case's approved version (or a STAPLE consensus version) as reference for
+        ``task``; refused (and audited) for anything else."""
+        self.require("quality.reference", [case_id])
+        task = _check_task(task)
+        st = self.review_state(case_id, _checked=True)
+        staple = {int(s["version"]): s for s in self._read_quality()["staple"].get(case_id, [])}
+        if version is None:
+            version = st["version"] if st["state"] == "approved" else None
+        approved = {e["version"] for e in st["events"] if e["event"] == "approve"}
+        if version is None or (version not in approved and version not in staple):
+            self.audit("access.denied", [case_id], details={
+                "attempted": "quality.reference", "state": st["state"], "version": version})
+            what = "is " + st["state"] if version is None else f"version {version} is not"
+            raise ComplianceError(f"case {case_id} {what} approved; only an approved version "
+                                  "or a STAPLE consensus can be a reference standard")
+        meta = self._version_meta(case_id, version)
+        mark = {"version": version, "content_sha256": meta["content_sha256"],
+                "kind": "staple" if version in staple else "approved",
+                "by": self.user_id, "time": utc_now()}
+        with self._quality_update() as state:
+            state["references"].setdefault(task, {})[case_id] = mark
+        self.audit("quality.reference", [case_id], after=meta["content_sha256"],
+                   details={"task": task, "version": version, "kind": mark["kind"],
+                            "step": "mark"})
+        return mark
+
+    def unmark_reference(self, task: str, case_id: str) -> None:
+        self.require("quality.reference", [case_id])
+        with self._quality_update() as state:
+            refs = state["references"].get(task, {})
+            if case_id not in refs:
+                raise NotFoundError(f"case {case_id} is not a reference for task {task!r}")
+            del refs[case_id]
+        self.audit("quality.reference", [case_id], details={"task": task, "step": "unmark"})
+
+    def references(self, task: str) -> dict:
+        """``{case_id: mark}`` of a task (not audited: callers audit what they read)."""
+        self.require("quality.read")
+        return dict(self._read_quality()["references"].get(task, {}))
+
+    # -- versions made by the automation --------------------------------------------------
+    def save_quality_version(self, case_id: str, labels: LabelSet, *, action: str, kind: str,
+                             message: str, details: dict | None = None,
+                             lock_timeout: float = 10.0) -> dict:
+        """Save a version made by a quality decision (STAPLE consensus, auto-accepted label).
+
+        ``action`` is the permission that decides it (``quality.reference`` for a consensus,
+        ``autolabel.apply`` for an auto-accepted label): these versions are not a reader's
+        work, so they do not need ``label.save``. The version has no parent (it starts its
+        own line) and is audited as ``label.save`` with ``details["quality"] = kind``.
+        """
+        self.require(action, [case_id])
+        rec = self._case_record(case_id)
+        labels.check(tuple(rec["shape"]))
+        canon = records.canonical_parts(labels)
+        digest = records.content_hash(labels, canon)
+        d = self._case_dir(case_id)
+        fsio.remove_stale_tmp(d / "v")
+        with self.edit_lock(case_id, lock_timeout):
+            self._recover_unaudited(case_id)
+            nums = self._version_numbers(case_id)
+            n = (nums[-1] if nums else 0) + 1
+            while True:
+                meta = {"version": n, "parent": None, "author_id": self.user_id,
+                        "author": self.name, "created": utc_now(), "content_sha256": digest,
+                        "message": message, "quality_kind": kind}
+                if self.ws.write_object(self._keys, self.key_gen, f"case/{case_id}/labels", n,
+                                        d / "v" / f"{n:06d}.enc", records.pack(meta, canon),
+                                        create_only=True):
+                    break
+                n += 1
+            self.audit("label.save", [case_id], after=digest,
+                       details={"version": n, "parent": None, "segments": len(labels.segments),
+                                "quality": kind, "decided_by": action, **(details or {})})
+            fsio.atomic_create(d / "v" / f"{n:06d}.audited", b"")
+        return meta
+
+    def record_staple(self, case_id: str, version: int, sources: list[int]) -> None:
+        """Remember that ``version`` is the STAPLE consensus of ``sources`` (may be marked
+        reference)."""
+        self.require("quality.reference", [case_id])
+        with self._quality_update() as state:
+            state["staple"].setdefault(case_id, []).append(
+                {"version": int(version), "sources": [int(s) for s in sources],
+                 "time": utc_now()})
+
+    def record_agreement(self, summary: dict) -> None:
+        """Keep the last agreement summary (matrices, kappa; no case content) for the report."""
+        self.require("quality.read")
+        with self._quality_update() as state:
+            state["agreement"] = summary
+
+    # -- model outputs ---------------------------------------------------------------------
+    def _output_path(self, model_id: str, case_id: str):
+        self._case_dir(case_id)
+        return self._quality_dir() / "outputs" / model_key(model_id) / f"{case_id}.enc"
+
+    def store_model_output(self, case_id: str, model_id: str, labels: np.ndarray,
+                           confidence: float, uncertainty: float | None = None,
+                           weights_sha256: str = "", segment_names: dict | None = None) -> None:
+        """Keep a model's proposal on a case: its label map (uint8, case grid), the case-level
+        confidence in [0, 1] and an uncertainty score (for ranking). Audited."""
+        self.require("proposal.generate", [case_id])
+        shape = tuple(self._case_record(case_id)["shape"])
+        labels = np.asarray(labels)
+        if labels.shape != shape:
+            raise ComplianceError(f"model output for case {case_id} is on {labels.shape}, the "
+                                  f"case grid is {shape}")
+        if not 0.0 <= float(confidence) <= 1.0:
+            raise ComplianceError(f"model output confidence {confidence} is not in [0, 1]")
+        meta = {"model_id": model_id, "weights_sha256": weights_sha256,
+                "confidence": float(confidence),
+                "uncertainty": None if uncertainty is None else float(uncertainty),
+                "segment_names": {str(k): str(v) for k, v in (segment_names or {}).items()},
+                "time": utc_now(), "by": self.user_id}
+        path = self._output_path(model_id, case_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob = records.pack_array(meta, labels.astype(np.uint8))
+        self.ws.write_object(self._keys, self.key_gen, f"quality/output/{model_key(model_id)}/"
+                             f"{case_id}", 0, path, blob)
+        self.audit("quality.model_output", [case_id],
+                   after=hashlib.sha256(labels.astype(np.uint8).tobytes()).hexdigest(),
+                   details={"model_id": model_id, "confidence": round(float(confidence), 6)})
+
+    def model_output(self, case_id: str, model_id: str) -> tuple[dict, np.ndarray] | None:
+        """(metadata, label map) of a stored model output, or None."""
+        self.require("quality.read", [case_id])
+        path = self._output_path(model_id, case_id)
+        if not path.exists():
+            return None
+        return records.unpack_array(self.ws.read_object(
+            self._keys, f"quality/output/{model_key(model_id)}/{case_id}", 0, path))
+
+    def model_output_cases(self, model_id: str) -> list[str]:
+        """Case ids with a stored output of ``model_id``."""
+        self.require("quality.read")
+        folder = self._quality_dir() / "outputs" / model_key(model_id)
+        return sorted(p.stem for p in folder.glob("*.enc")) if folder.is_dir() else []
+
+    # -- calibration, auto-accept, drift, ranks -------------------------------------------
+    def store_calibration(self, model_id: str, task: str, calibration: dict,
+                          units: list[dict], monitor: dict) -> None:
+        """Store a calibration (and the drift monitor it (re)starts); lifts a suspension."""
+        self.require("autolabel.calibrate")
+        with self._quality_update() as state:
+            state["calibrations"][model_id] = {"task": task, "calibration": calibration,
+                                               "units": units, "time": utc_now(),
+                                               "by": self.user_id}
+            auto = state["auto"].setdefault(model_id, {"batches": {}})
+            auto["monitor"] = monitor
+        self.audit("autolabel.calibrate", details={
+            "model_id": model_id, "task": task, "threshold": calibration.get("threshold"),
+            "bound": calibration.get("bound"), "units": calibration.get("units"),
+            "units_used": calibration.get("units_used")})
+
+    def update_auto(self, model_id: str, change, action: str = "autolabel.apply") -> dict:
+        """Apply ``change(auto_state) -> None`` to a model's auto-accept state under the lock
+        (callers check ``action`` is allowed and audit their decision); returns the new state."""
+        self.require(action)
+        with self._quality_update() as state:
+            if model_id not in state["auto"] or "monitor" not in state["auto"][model_id]:
+                raise NotFoundError(f"model {model_id!r} has no calibration in this workspace; "
+                                    "run annotrace calibrate first")
+            change(state["auto"][model_id])
+            return json.loads(json.dumps(state["auto"][model_id]))
+
+    def store_ranks(self, model_id: str, ranked: list[dict], method: str) -> None:
+        self.require("quality.read")
+        with self._quality_update() as state:
+            state["ranks"][model_id] = {"method": method, "time": utc_now(),
+                                        "cases": {r["case"]: {"rank": r["rank"],
+                                                              "score": r["score"]}
+                                                  for r in ranked}}
+        self.audit("quality.rank", details={"model_id": model_id, "cases": len(ranked),
+                                            "method": method})
+
+
+def _check_task(task: str) -> str:
+    task = (task or "").strip()
+    if not task or len(task) > 64 or any(c in task for c in "\n\r\t"):
+        raise ComplianceError(f"task name {task!r} must be 1-64 characters on one line")
+    return task
+
+
+class _QualityOps(QualityStore):
+    """A logged-in session seen through :class:`QualityStore` (when Session does not mix it
+    in itself): every other attribute is the session's own."""
+
+    def __init__(self, session):
+        self.__dict__["_session"] = session
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["_session"], name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.__dict__["_session"].logout()
+
+
+def quality_ops(session) -> QualityStore:
+    """``session`` with the quality operations (itself when Session already mixes them in)."""
+    return session if isinstance(session, QualityStore) else _QualityOps(session)

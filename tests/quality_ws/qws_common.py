@@ -1,0 +1,91 @@
+"""A small real workspace for the workspace quality commands (shared by tests/quality_ws).
+
+Readers ``ann`` and ``ann2`` (annotators), reviewer ``rev`` (the study lead). Cases are tiny
+24^3 volumes whose labels are synthetic spheres; spacing (1.0, 1.2, 1.5) mm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compliance.keys import KdfParams
+from compliance.qualitystore import labelset_from_map, quality_ops
+from compliance.workspace import Workspace
+
+PASSWORDS = {"admin": "correct horse battery", "ann": "first reader pw 1",
+             "ann2": "another reader 22", "rev": "second reader pw"}
+ROLES = {"ann": "annotator", "ann2": "annotator", "rev": "reviewer"}
+SHAPE = (24, 24, 24)
+SPACING_IJK = (1.0, 1.2, 1.5)
+AFFINE = np.diag([*SPACING_IJK, 1.0])
+MODEL = "sphere-net@1"
+#: (case confidence, shift of the model's sphere in voxels) of the approved cases: six good
+#: proposals with high confidence, two bad ones with low confidence
+VALIDATED = [(0.92, 1), (0.95, 0), (0.91, 1), (0.96, 0), (0.93, 1), (0.97, 0), (0.55, 6),
+             (0.56, 7)]
+#: unlabelled cases: three confident, one not
+POOL = [0.95, 0.94, 0.97, 0.52]
+
+
+def sphere(center=(12, 12, 12), radius=7.0, shape=SHAPE) -> np.ndarray:
+    k, j, i = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    c = np.asarray(center, float)
+    return ((k - c[0]) ** 2 + (j - c[1]) ** 2 + (i - c[2]) ** 2) <= radius ** 2
+
+
+def image(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(100, 10, SHAPE) + 200 * sphere()).astype(np.int16)
+
+
+def write_passwords(folder) -> dict:
+    out = {}
+    for name, pw in PASSWORDS.items():
+        path = folder / f"{name}.pw"
+        path.write_text(pw + "\n")
+        out[name] = str(path)
+    return out
+
+
+def login(ws, name):
+    return quality_ops(ws.login(name, PASSWORDS[name]))
+
+
+def build(root) -> dict:
+    """Create the workspace; return the case ids by role in the scenario.
+
+    ``reference``: 3 approved cases double-read (ann2 shifted by one voxel, ann approved);
+    ``validated``: the 8 approved cases with a stored model output (the 3 above + 5 more);
+    ``draft``: one case ann saved but nobody approved; ``pool``: 4 cases without labels with
+    a stored model output.
+    """
+    ws = Workspace.create(root, "admin", PASSWORDS["admin"], kdf=KdfParams.testing())
+    with ws.login("admin", PASSWORDS["admin"]) as admin:
+        for name, role in ROLES.items():
+            admin.add_user(name, role, PASSWORDS[name])
+    ann, ann2, rev = login(ws, "ann"), login(ws, "ann2"), login(ws, "rev")
+    ids = {"reference": [], "validated": [], "draft": None, "pool": []}
+    for n, (conf, shift) in enumerate(VALIDATED):
+        cid = ann.import_case(image(n), AFFINE, modality="MR")
+        truth = sphere(radius=6.0 + n % 3)
+        if n < 3:  # double reading: ann2 first, so that ann's submitted version is the latest
+            ann2.save_labels(cid, labelset_from_map(
+                np.roll(truth, 1, axis=2).astype(np.uint8), "user:ann2"))
+            ids["reference"].append(cid)
+        ann.save_labels(cid, labelset_from_map(truth.astype(np.uint8), "user:ann"))
+        ann.submit(cid)
+        rev.approve(cid, PASSWORDS["rev"])
+        rev.store_model_output(cid, MODEL, np.roll(truth, shift, axis=1).astype(np.uint8),
+                               conf, uncertainty=1.0 - conf)
+        ids["validated"].append(cid)
+    cid = ann.import_case(image(50), AFFINE, modality="MR")
+    ann.save_labels(cid, labelset_from_map(sphere().astype(np.uint8), "user:ann"))
+    ids["draft"] = cid
+    for n, conf in enumerate(POOL):
+        cid = ann.import_case(image(100 + n), AFFINE, modality="MR")
+        rev.store_model_output(cid, MODEL, sphere(radius=6.5).astype(np.uint8), conf,
+                               uncertainty=1.0 - conf)
+        ids["pool"].append(cid)
+    for s in (ann, ann2, rev):
+        s.logout()
+    return ids

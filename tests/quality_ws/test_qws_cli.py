@@ -1,0 +1,230 @@
+"""Workspace forms of quality, agreement, calibrate, autolabel, rank and drift, through main()."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from qws_common import MODEL, SPACING_IJK, login, sphere
+
+from app.cli.main import main
+from compliance.qualitystore import labelset_from_map, segment_masks
+from compliance.workspace import Workspace
+
+
+def run(capsys, *argv):
+    code = main(["--debug", *[str(a) for a in argv]])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def run_json(capsys, *argv):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def auth(pw, who="rev"):
+    return ["--user", who, "--password-file", pw[who]]
+
+
+def audit_actions(ws_path, pw_name="admin"):
+    from qws_common import PASSWORDS
+
+    with Workspace.open(ws_path).login("admin", PASSWORDS["admin"]) as s:
+        return s.read_audit()
+
+
+def test_reference_refused_for_unapproved_case_and_audited(scenario, capsys):
+    ws, ids, pw = scenario
+    code, _, err = run(capsys, "quality", ws, "--task", "brain", "--reference", "mark",
+                       ids["draft"], *auth(pw))
+    assert code == 2
+    assert ids["draft"] in err and "approved" in err and len(err.strip().splitlines()) == 1
+    denied = [e for e in audit_actions(ws) if e["action"] == "access.denied"
+              and e["details"].get("attempted") == "quality.reference"]
+    assert denied and denied[-1]["objects"] == [ids["draft"]]
+    # an annotator may not mark a reference at all
+    code, _, err = run(capsys, "quality", ws, "--task", "brain", "--reference", "mark",
+                       ids["reference"][0], *auth(pw, "ann"))
+    assert code == 2 and "may not quality.reference" in err
+
+
+def test_quality_json_equals_the_metric_functions(scenario, capsys):
+    from models.quality.metrics import segment_metrics
+
+    ws, ids, pw = scenario
+    code, out, err = run(capsys, "quality", ws, "--task", "brain", "--reference", "mark",
+                         *ids["reference"], *auth(pw))
+    assert code == 0, err
+    rep = run_json(capsys, "quality", ws, "--task", "brain", "--against", "ann2",
+                   "--resamples", "200", *auth(pw))
+    assert rep["reference_cases"] == 3 and list(rep["readers"]) == ["ann2"]
+    rows = {c["case"]: c for c in rep["readers"]["ann2"]["cases"]}
+    s = login(Workspace.open(ws), "rev")
+    dices = []
+    for cid in ids["reference"]:
+        mark = s.references("brain")[cid]
+        ref = segment_masks(s.load_labels(cid, mark["version"])[1])[1]
+        test_v = rows[cid]["version"]
+        test = segment_masks(s.load_labels(cid, test_v)[1])[1]
+        want = segment_metrics(test, ref, SPACING_IJK, surface=True).as_json()
+        got = rows[cid]["segments"]["1"]
+        for key in ("dice", "iou", "precision", "recall", "hd95_mm", "asd_mm",
+                    "volume_diff_ml", "lesion_f1"):
+            assert got[key] == pytest.approx(want[key]), key
+        dices.append(want["dice"])
+    s.logout()
+    summ = rep["readers"]["ann2"]["summary"]["1"]["dice"]
+    assert summ["n"] == 3 and summ["mean"] == pytest.approx(np.mean(dices))
+    assert summ["ci_low"] <= summ["mean"] <= summ["ci_high"]
+    # the reference author's own approved version is the reference, not scored against itself
+    rep_all = run_json(capsys, "quality", ws, "--task", "brain", "--no-surface",
+                       "--resamples", "100", *auth(pw))
+    assert set(rep_all["readers"]) == {"ann2"}
+    # and a model's stored outputs
+    rep_m = run_json(capsys, "quality", ws, "--task", "brain", "--model", MODEL,
+                     "--no-surface", "--resamples", "100", *auth(pw))
+    assert list(rep_m["readers"]) == [f"model:{MODEL}"]
+    acts = [e["action"] for e in audit_actions(ws)]
+    assert acts.count("quality.reference") == 3 and acts.count("quality.evaluate") == 3
+
+
+def test_quality_without_reference_or_user_is_one_line_error(scenario, capsys):
+    ws, ids, pw = scenario
+    code, _, err = run(capsys, "quality", ws, "--task", "liver", *auth(pw))
+    assert code == 2 and "no reference cases" in err
+    code, _, err = run(capsys, "quality", ws, "--task", "liver")
+    assert code == 2 and "--user" in err
+    bad = ws.parent / "wrong.pw"
+    bad.write_text("not the password\n")
+    code, _, err = run(capsys, "quality", ws, "--task", "x", "--user", "rev",
+                       "--password-file", bad)
+    assert code == 2 and "wrong user name or password" in err
+
+
+def cohen_by_hand(a, b):
+    a, b = a.ravel(), b.ravel()
+    po = np.mean(a == b)
+    pe = sum(np.mean(a == v) * np.mean(b == v) for v in np.union1d(a, b))
+    return (po - pe) / (1 - pe)
+
+
+def test_agreement_kappa_dice_and_staple_reference(scenario, capsys):
+    ws, ids, pw = scenario
+    rep = run_json(capsys, "agreement", ws, "--cases", *ids["reference"][:2],
+                   "--staple-reference", "brain", *auth(pw))
+    s = login(Workspace.open(ws), "rev")
+    for case_rep, cid in zip(rep["cases"], ids["reference"][:2]):
+        assert case_rep["raters"] == ["ann", "ann2"] and case_rep["kappa_kind"] == "cohen"
+        a = s.load_labels(cid, case_rep["versions"][0])[1].layers[0]
+        b = s.load_labels(cid, case_rep["versions"][1])[1].layers[0]
+        assert case_rep["kappa"] == pytest.approx(cohen_by_hand(a, b))
+        inter = np.count_nonzero((a > 0) & (b > 0))
+        dice = 2 * inter / (np.count_nonzero(a) + np.count_nonzero(b))
+        assert case_rep["segments"]["1"]["dice_matrix"][0][1] == pytest.approx(dice, abs=1e-6)
+        v = case_rep["staple"]["version"]
+        meta, labels = s.load_labels(cid, v)
+        assert labels.provenance_legend == {"1": "auto:staple"}
+        assert s.references("brain")[cid] == {**s.references("brain")[cid], "version": v,
+                                              "kind": "staple"}
+    s.logout()
+    saves = [e for e in audit_actions(ws) if e["action"] == "label.save"
+             and e["details"].get("quality") == "staple"]
+    assert len(saves) == 2 and all(e["details"]["decided_by"] == "quality.reference"
+                                   for e in saves)
+
+
+def test_calibrate_autolabel_versions_legend_and_audit(scenario, capsys):
+    ws, ids, pw = scenario
+    code, out, err = run(capsys, "calibrate", ws, "--model", MODEL, "--task", "brain",
+                         "--epsilon", "0.5", "--delta", "0.1", "--tolerance", "0.8",
+                         "--grid", "0.5:0.9:0.1", "--spot-check", "0.34", *auth(pw))
+    assert code == 0, err
+    cal = json.loads(out)
+    # 8 validated units: 6 good at >= 0.91, 2 bad at 0.55/0.56; zero errors among 6 units
+    # bound 1 - (0.1/5)^(1/6) = 0.479 <= 0.5 at t = 0.6
+    assert cal["units"] == 8 and cal["errors"] == 2
+    assert cal["threshold"] == pytest.approx(0.6) and cal["units_used"] == 6
+    assert cal["bound"] == pytest.approx(1 - (0.1 / 5) ** (1 / 6), abs=1e-6)
+    res = run_json(capsys, "autolabel", ws, "--model", MODEL, *auth(pw))
+    assert res["pool_units"] == 4 and res["auto_accepted"] == 3 and res["to_humans"] == 1
+    legend = f"auto:{MODEL};threshold=0.60;bound={cal['bound']:.4f}"
+    assert res["provenance"] == legend and len(res["spot_checks"]) == 1
+    s = login(Workspace.open(ws), "rev")
+    states = {c["case_id"]: c for c in s.list_cases()}
+    for d in res["decisions"]:
+        if d["decision"] == "auto":
+            meta, labels = s.load_labels(d["unit"])
+            assert labels.provenance_legend == {"1": legend}
+            assert np.array_equal(labels.layers[0] > 0, sphere(radius=6.5))
+        else:
+            assert states[d["unit"]]["versions"] == 0  # stays on the human worklist
+    s.logout()
+    entries = audit_actions(ws)
+    acts = [e["action"] for e in entries]
+    assert "autolabel.calibrate" in acts and "autolabel.apply" in acts and "drift.route" in acts
+    auto_saves = [e for e in entries if e["action"] == "label.save"
+                  and e["details"].get("quality") == "auto"]
+    assert len(auto_saves) == 3 and {e["details"]["model_id"] for e in auto_saves} == {MODEL}
+    # an annotator may not auto-label
+    code, _, err = run(capsys, "autolabel", ws, "--model", MODEL, *auth(pw, "ann"))
+    assert code == 2 and "autolabel.apply" in err
+
+
+def test_drift_alert_suspends_autolabel_until_recalibrated(scenario, capsys):
+    ws, ids, pw = scenario
+    cal_args = ["--model", MODEL, "--task", "brain", "--epsilon", "0.5", "--delta", "0.1",
+                "--tolerance", "0.8", "--grid", "0.5:0.9:0.1", "--spot-check", "1.0"]
+    assert run(capsys, "calibrate", ws, *cal_args, *auth(pw))[0] == 0
+    # 3 of the 4 pool cases are accepted, all spot-checked at rate 1.0
+    res = run_json(capsys, "autolabel", ws, "--model", MODEL, "--batch", "b1", *auth(pw))
+    assert sorted(res["spot_checks"]) == sorted(d["unit"] for d in res["decisions"]
+                                                if d["decision"] == "auto")
+    code, _, err = run(capsys, "drift", ws, "record", "--model", MODEL, "--batch", "b1",
+                       *auth(pw, "ann"))
+    assert code == 2 and "no human correction yet" in err
+    # the annotator corrects the spot checks: the auto contours were badly off
+    ann = login(Workspace.open(ws), "ann")
+    for cid in res["spot_checks"]:
+        ann.save_labels(cid, labelset_from_map(
+            sphere(center=(8, 8, 8), radius=4.0).astype(np.uint8), "user:ann"))
+    ann.logout()
+    rec = run_json(capsys, "drift", ws, "record", "--model", MODEL, "--batch", "b1",
+                   *auth(pw, "ann"))
+    assert rec["estimate"]["alert"] and rec["suspended"]
+    assert rec["estimate"]["mean_dice"] < 0.8 and rec["estimate"]["checked"] == 3
+    st = run_json(capsys, "drift", ws, "status", *auth(pw))
+    assert st["models"][MODEL]["suspended"] and st["models"][MODEL]["threshold"] is None
+    code, _, err = run(capsys, "autolabel", ws, "--model", MODEL, *auth(pw))
+    assert code == 2 and "suspended" in err
+    acts = [e["action"] for e in audit_actions(ws)]
+    assert "drift.record" in acts and "autolabel.suspend" in acts and "autolabel.refused" in acts
+    # recalibration lifts the suspension (nothing left to label: an empty batch)
+    assert run(capsys, "calibrate", ws, *cal_args, *auth(pw))[0] == 0
+    st = run_json(capsys, "drift", ws, "status", "--model", MODEL, *auth(pw))
+    assert not st["models"][MODEL]["suspended"]
+    assert len(st["models"][MODEL]["batches"]) == 1  # history kept
+
+
+def test_rank_orders_unlabelled_by_uncertainty(scenario, capsys):
+    ws, ids, pw = scenario
+    rep = run_json(capsys, "rank", ws, "--model", MODEL, *auth(pw))
+    # uncertainty = 1 - confidence: 0.52 first, then 0.94, 0.95, 0.97
+    assert [r["case"] for r in rep["cases"]] == [ids["pool"][i] for i in (3, 1, 0, 2)]
+    s = login(Workspace.open(ws), "rev")
+    ranks = s.quality_state()["ranks"][MODEL]["cases"]
+    assert ranks[ids["pool"][3]]["rank"] == 1
+    s.logout()
+
+
+def test_file_forms_still_work(tmp_path, capsys):
+    csv = tmp_path / "val.csv"
+    csv.write_text("unit,confidence,dice\n" + "".join(f"u{i},0.9,0.95\n" for i in range(10)))
+    code, out, err = run(capsys, "calibrate", "--csv", csv, "--epsilon", "0.5", "--grid",
+                         "0.5:0.9:0.1", "--delta", "0.1")
+    assert code == 0, err
+    assert json.loads(out)["threshold"] == 0.5
+    code, _, err = run(capsys, "calibrate", tmp_path)
+    assert code == 2 and "not an annotrace workspace" in err
