@@ -11,7 +11,7 @@ current. The dialogs themselves are in :mod:`app.gui.admin_users`,
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QMenu, QPushButton, QToolBar
 
 from app.gui.admin_audit import AuditViewer
@@ -40,12 +40,20 @@ def workspace_menu(window) -> QMenu:
 
 
 class AdminActions(QObject):
-    """The Administration submenu, the emergency banner, and their enabled states."""
+    """The Administration submenu, the emergency banner, and their enabled states.
+
+    ``emergency_changed`` is emitted with the new grant (or None) when a grant starts or
+    ends; the workspace controller's worklist is refreshed then too (what may be opened
+    has changed).
+    """
+
+    emergency_changed = Signal(object)
 
     def __init__(self, window) -> None:
         super().__init__(window)
         self.window = window
         self._controller = None
+        self._grant = None
         self.menu = workspace_menu(window).addMenu("&Administration")
         self.menu.setObjectName("admin_menu")
         self.users_action = self.menu.addAction("&Users…", self.open_users)
@@ -101,7 +109,9 @@ class AdminActions(QObject):
         (recording the end of a grant whose time is up)."""
         session = self.session
         role = getattr(session, "role", None) if session is not None else None
-        usable = session is not None and not getattr(session, "closed", False)
+        attached = session is not None and not getattr(session, "closed", False)
+        # A locked session shows the lock screen: nothing here until it is unlocked.
+        usable = attached and not getattr(session, "locked", False)
         grant = None
         if usable:
             try:
@@ -119,11 +129,23 @@ class AdminActions(QObject):
             self.banner_label.setToolTip(f"Reason: {grant.reason}\nUntil {grant.until_utc} "
                                          f"(audit entry {grant.seq})")
             self.banner.show()
-            if not self.timer.isActive():
-                self.timer.start()
         else:
             self.banner.hide()
+        # Runs while a session is attached (cheap without a grant), so the banner and the
+        # actions catch up after a lock screen or a grant started elsewhere.
+        if attached and not self.timer.isActive():
+            self.timer.start()
+        elif not attached:
             self.timer.stop()
+        if grant != self._grant and (usable or not attached):  # a lock changes nothing
+            self._grant = grant
+            refresh_worklist = getattr(self._controller, "refresh_worklist", None)
+            if refresh_worklist is not None:
+                try:
+                    refresh_worklist()
+                except ComplianceError as exc:
+                    self.window.statusBar().showMessage(str(exc), 10000)
+            self.emergency_changed.emit(grant)
 
     # -- actions -------------------------------------------------------------------------
     def open_users(self) -> UserAdminDialog | None:

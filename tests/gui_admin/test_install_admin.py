@@ -17,6 +17,10 @@ class Controller:
 
     def __init__(self, session):
         self.session = session
+        self.worklist_refreshes = 0
+
+    def refresh_worklist(self):
+        self.worklist_refreshes += 1
 
 
 class Window(QMainWindow):
@@ -122,11 +126,16 @@ def test_end_emergency_from_the_banner(qtbot, ws, login, pw):
     rev = login("rev")
     window.attach(rev)
     window.show()
+    seen = []
+    actions.emergency_changed.connect(seen.append)
     grant = rev.start_emergency(REASON, 10, pw["rev"])
     actions.refresh()
+    actions.refresh()
     assert actions.banner.isVisible() and grant.reason in actions.banner_label.toolTip()
+    assert seen == [grant] and window.workspace.worklist_refreshes == 1
     actions.banner_end.click()
     assert not actions.banner.isVisible() and rev.emergency is None
+    assert seen == [grant, None] and window.workspace.worklist_refreshes == 2
     assert actions.emergency_action.isEnabled()
     ends = [e for e in ws.login("aud", pw["aud"]).read_audit(user="rev")
             if e["action"] == "emergency.end"]
@@ -142,4 +151,27 @@ def test_install_on_the_real_main_window_without_a_workspace(qtbot):
     actions = install_admin(window)
     assert window.admin_actions is actions
     assert not any(_enabled(actions).values())
-    assert window.findChild(QMenu, "workspace_menu") is not None
+    titles = [a.text() for a in window.menuBar().actions()]
+    assert titles.count("&Workspace") == 1  # MainWindow's own Workspace menu is used
+    assert actions.menu.menuAction() in window.workspace_menu.actions()
+
+
+def test_lock_hides_the_banner_and_unlock_brings_it_back(qtbot, ws, login, pw):
+    window = _window(qtbot)
+    actions = install_admin(window)
+    admin = login("admin")
+    window.attach(admin)
+    window.show()
+    seen = []
+    actions.emergency_changed.connect(seen.append)
+    grant = admin.start_emergency(REASON, 10, pw["admin"])
+    actions.refresh()
+    admin.lock()
+    actions.timer.timeout.emit()  # the periodic check while the lock screen is up
+    assert not actions.banner.isVisible() and not any(_enabled(actions).values())
+    admin.unlock(pw["admin"])
+    actions.timer.timeout.emit()
+    assert actions.banner.isVisible() and actions.end_action.isEnabled()
+    assert seen == [grant]  # the lock did not end the grant
+    window.attach(None)
+    assert not actions.banner.isVisible() and not actions.timer.isActive()
