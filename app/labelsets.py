@@ -97,8 +97,9 @@ def labelset_from_segmentation(seg: Segmentation, user_label: str,
                                                   key=lambda s: s.segment_id)]
     prov = getattr(seg, "provenance", None)
     legend = dict(getattr(seg, "provenance_legend", None) or {})
-    if prov is not None and tracks_provenance(seg):
-        return LabelSet(layers, segments, np.asarray(prov, np.uint16), legend)
+    if tracks_provenance(seg):  # kept per edit (None: nothing labelled since it was made)
+        return LabelSet(layers, segments, None if prov is None else np.asarray(prov, np.uint16),
+                        legend)
     labelled = np.zeros(seg.shape, bool)
     for layer in layers:
         labelled |= layer != 0

@@ -8,7 +8,8 @@ there; this module only decides *when* (save, autosave every ``autosave_seconds`
 idle lock) and shows the answers.
 
 No unsaved work is lost: every change marks the journal stale; the autosave timer writes the
-encrypted journal within ``autosave_seconds`` of a change, again just before an idle lock
+encrypted journal within ``autosave_seconds`` of a change (on a plain thread, from a copy of
+the labels, so that a large label map does not stall editing), again just before an idle lock
 (the idle check runs each second and writes a stale journal when the lock is a few seconds
 away, while the session still holds its keys), and before "Lock now". The segmentation stays
 in memory while locked; after unlocking, editing goes on where it stopped. A crash leaves
@@ -17,6 +18,8 @@ the journal, which is offered when the case is opened again.
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +113,9 @@ class WorkspaceController:
         #: idle seconds that background session calls (autosave) reset in the session's own
         #: count (every session call counts as activity there) and that still count here
         self._idle_credit = 0.0
+        self._touches = 0
+        self._journal_thread: threading.Thread | None = None
+        self._journal_results: queue.Queue = queue.Queue()
         self.last_message = ""
         self.extra_columns: dict = {}
         self.case_opened = Event()
@@ -157,6 +163,7 @@ class WorkspaceController:
         """User input: the session is active again."""
         self.session.touch()
         self._idle_credit = 0.0
+        self._touches += 1
 
     def idle_seconds(self) -> float:
         """Seconds since the last user input (background autosaves do not count)."""
@@ -282,6 +289,7 @@ class WorkspaceController:
                         dict(labels.provenance_legend))
 
     def _release_segmentation(self) -> None:
+        self.wait_journal()
         if self._seg is not None:
             self._seg.changed.disconnect(self._on_changed)
             self._seg.segments_changed.disconnect(self._on_changed)
@@ -315,37 +323,93 @@ class WorkspaceController:
     def current_labels(self) -> LabelSet:
         return labelset_from_segmentation(self._seg, self.user_label, self._base_labels)
 
-    def write_journal(self) -> bool:
-        """Write the encrypted autosave journal now (and audit pending edit records)."""
+    def write_journal(self, background: bool = False) -> bool:
+        """Write the encrypted autosave journal (and audit pending edit records).
+
+        ``background``: compress, encrypt and write on a plain thread from a copy of the
+        labels (a 512x512x300 map takes seconds; editing goes on meanwhile). Otherwise the
+        write is done when this returns (before a lock, on close). One write at a time,
+        in order: a new one waits for the previous.
+        """
         if self.case_id is None or self._seg is None or not self.may("journal"):
             return False
+        self.wait_journal()
         if self.session.locked or self.session.closed:
             return False
-        idle_before = self.session.idle_seconds()
+        idle_before, touches = self.session.idle_seconds(), self._touches
         try:
             self._flush_records()
-            self.session.journal_write(self.case_id, self.current_labels(), self.base_version)
+            labels = self.current_labels()
         except SessionLocked:
             self.show_lock()
             return False
         except ComplianceError as exc:
             self._status(f"Autosave failed: {exc}")
             return False
-        # The session counted the write as activity; the user was not active.
-        self._idle_credit += max(0.0, idle_before - self.session.idle_seconds())
+        case_id, base = self.case_id, self.base_version
         self._journal_stale = False
-        return True
+        if background:
+            labels = LabelSet([np.array(a) for a in labels.layers],
+                              [dict(d) for d in labels.segments],
+                              None if labels.provenance is None else np.array(labels.provenance),
+                              dict(labels.provenance_legend))
+            self._journal_thread = threading.Thread(
+                target=self._journal_job, args=(case_id, labels, base, idle_before, touches),
+                name="annotrace-journal", daemon=True)
+            self._journal_thread.start()
+            return True
+        self._journal_job(case_id, labels, base, idle_before, touches)
+        return self._journal_done()
+
+    def _journal_job(self, case_id, labels, base, idle_before, touches) -> None:
+        try:
+            self.session.journal_write(case_id, labels, base)
+            self._journal_results.put((None, idle_before, touches))
+        except Exception as exc:  # reported on the GUI thread by _journal_done
+            self._journal_results.put((exc, idle_before, touches))
+
+    def _journal_done(self) -> bool:
+        """Take the results of finished journal writes (GUI thread); True if all succeeded."""
+        ok = True
+        while True:
+            try:
+                exc, idle_before, touches = self._journal_results.get_nowait()
+            except queue.Empty:
+                return ok
+            if exc is None:
+                # The session counted the write as activity; the user was not active.
+                if touches == self._touches:
+                    self._idle_credit += idle_before
+                continue
+            ok = False
+            self._journal_stale = True  # try again at the next tick
+            if isinstance(exc, SessionLocked) and self.session.locked:
+                self.show_lock()
+            elif isinstance(exc, ComplianceError):
+                self._status(f"Autosave failed: {exc}")
+            else:
+                self._status(f"Autosave failed: {type(exc).__name__}: {exc}")
+
+    def wait_journal(self) -> None:
+        """Wait for a background journal write to finish and take its result."""
+        thread, self._journal_thread = self._journal_thread, None
+        if thread is not None:
+            thread.join()
+        self._journal_done()
 
     def autosave(self) -> None:
         """Timer slot: journal the segmentation when it changed since the last write."""
-        if self._journal_stale and not self.locked_ui:
-            self.write_journal()
+        self._journal_done()
+        busy = self._journal_thread is not None and self._journal_thread.is_alive()
+        if self._journal_stale and not self.locked_ui and not busy:
+            self.write_journal(background=True)
 
     def save(self) -> dict | None:
         """Save the open segmentation as a new immutable version; return its metadata."""
         if self.case_id is None or self._seg is None:
             self.notify("No case is open: open one from the worklist first")
             return None
+        self.wait_journal()  # a journal written after the save would outlive it
         labels = self.current_labels()
 
         def do_save():
@@ -512,13 +576,16 @@ class WorkspaceController:
         s = self.session
         if s.closed:
             return
+        self._journal_done()
         if s.locked:
             if not self.locked_ui:
                 self.show_lock()
             return
         limit = self.idle_limit_seconds()
-        if self._journal_stale and self.idle_seconds() >= limit - PRELOCK_MARGIN_S:
-            self.write_journal()  # while the keys are still there
+        if self.idle_seconds() >= limit - PRELOCK_MARGIN_S:
+            self.wait_journal()  # a background write must finish while the keys are there
+            if self._journal_stale:
+                self.write_journal()
         if self.idle_seconds() > limit and not s.locked:
             try:
                 s.lock(reason="idle")
@@ -577,6 +644,7 @@ class WorkspaceController:
         """Stop the timers, remove the docks and the lock screen, log the session out."""
         self.autosave_timer.stop()
         self.idle_timer.stop()
+        self.wait_journal()
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self._filter)

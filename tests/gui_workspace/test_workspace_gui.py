@@ -199,10 +199,17 @@ def test_autosave_journal_and_recovery_after_a_crash(make_window, attach, worksp
     ctl = attach(window, "ann")
     ctl.open_case(case_id)
     paint(window, [(8, 8, 8), (8, 8, 9), (9, 8, 8)])
+    ctl.autosave()  # what the autosave timer does every autosave_seconds (on a thread)
+    paint(window, [(0, 0, 0)], "late")  # editing goes on while the journal is written
+    ctl.wait_journal()
+    assert ctl.session.pending_journals() == [case_id] and ctl._journal_stale
+    with ws.login("ann", passwords["ann"]) as other:  # the thread wrote a copy
+        _, journal = other.journal_read(case_id)
+    assert journal.layers[0][8, 8, 8] and not any(a[0, 0, 0] for a in journal.layers)
+    ctl.autosave()
+    ctl.wait_journal()
+    assert not ctl._journal_stale
     expected = [layer.copy() for layer in window.segmentation.layers]
-    ctl.autosave()  # what the autosave timer does every autosave_seconds
-    assert ctl.session.pending_journals() == [case_id]
-    assert ctl.worklist is not None
     # a crash: the process dies without closing anything (no save, no logout)
     ctl.autosave_timer.stop()
     ctl.idle_timer.stop()
@@ -410,6 +417,8 @@ def test_switching_case_with_unsaved_work_can_discard(make_window, attach, works
     ctl.open_case(case_id)
     paint(window, [(6, 6, 6)])
     ctl.autosave()
+    ctl.wait_journal()
+    assert ctl.session.pending_journals() == [case_id]
     answers.question = [QMessageBox.Cancel]
     assert not ctl.open_case(other) and ctl.case_id == case_id
     answers.question = [QMessageBox.Discard]
