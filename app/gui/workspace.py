@@ -186,7 +186,13 @@ class WorkspaceController:
         """Run a session call; a lock shows the lock screen, a refusal a one-line message.
         Returns (ok, result)."""
         try:
-            return True, fn(*args, **kwargs)
+            # decrypting a case or encrypting a version of a large grid takes a second or two
+            QApplication.setOverrideCursor(Qt.WaitCursor)
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                QApplication.restoreOverrideCursor()
+            return True, result
         except SessionLocked as exc:
             if self.session.locked:
                 self.show_lock()

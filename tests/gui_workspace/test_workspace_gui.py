@@ -500,3 +500,22 @@ def test_second_lock_and_logout_from_the_lock_screen(make_window, attach, worksp
     qtbot.waitUntil(lambda: asked == [1])  # the login dialog is offered again
     with ws.login("ann", passwords["ann"]) as ann:  # the work waits in the journal
         assert ann.pending_journals() == [case_id]
+
+
+def test_view_opens_the_workspace_location_setting_instead_of_the_demo(tmp_path, monkeypatch):
+    import argparse
+
+    from app.cli import view
+    from app.gui import application
+
+    ws_dir = tmp_path / "site-ws"
+    user = tmp_path / "user.toml"
+    user.write_text(f'workspace_location = "{ws_dir}"\n')
+    monkeypatch.setenv("ANNOTRACE_USER_CONFIG", str(user))
+    calls = []
+    monkeypatch.setattr(application, "run_gui",
+                        lambda path, series, workspace=None: calls.append((path, workspace)) or 0)
+    assert view.run(argparse.Namespace(path=None, series=None, workspace=None)) == 0
+    assert calls == [(None, str(ws_dir))]
+    assert view.run(argparse.Namespace(path=None, series=None, workspace=str(tmp_path))) == 0
+    assert calls[-1] == (None, str(tmp_path))  # --workspace wins over the setting
