@@ -75,7 +75,16 @@ class AdminActions(QObject):
         self.banner_end = QPushButton("End emergency access")
         self.banner_end.clicked.connect(self.end_emergency)
         self.banner.addWidget(self.banner_end)
-        window.addToolBar(Qt.TopToolBarArea, self.banner)
+        # On a row of its own above the other tool bars, where it cannot be squeezed into an
+        # overflow menu by the editing tools.
+        others = [b for b in window.findChildren(QToolBar)
+                  if b is not self.banner and window.toolBarArea(b) == Qt.TopToolBarArea]
+        if others:
+            window.insertToolBar(others[0], self.banner)
+            window.insertToolBarBreak(others[0])
+        else:
+            window.addToolBar(Qt.TopToolBarArea, self.banner)
+            window.addToolBarBreak(Qt.TopToolBarArea)
         self.banner.hide()
         self.timer = QTimer(self)
         self.timer.setInterval(CHECK_MS)
