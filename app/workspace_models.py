@@ -171,17 +171,21 @@ def default_name(parent_spec) -> str:
     return parent_spec.name if parent_spec.kind == "workspace" else f"{parent_spec.name}-local"
 
 
-def train(session, parent_ref: str, steps: int = 200, holdout: float = 0.2, seed: int = 0,
-          name: str | None = None, progress=None, validation_progress=None,
-          log=lambda line: None, min_cases: int = 2) -> dict:
-    """Fine-tune ``parent_ref`` on the approved cases and register the new version.
+class TrainingPlan:
+    """What :func:`prepare` gathered: the parent, its weights and the approved cases."""
 
-    Returns the stored record (``model_version_id``, ``name``, ``version``,
-    ``validation_dice``, ``mean_validation_dice``, ``weights_sha256``...). Nothing is
-    registered when ``progress`` raises (Cancelled) or training fails.
+    def __init__(self, parent_ref, spec, weights, cases, name):
+        self.parent_ref, self.spec, self.weights = parent_ref, spec, weights
+        self.cases, self.name = cases, name
+
+
+def prepare(session, parent_ref: str, name: str | None = None, log=lambda line: None,
+            min_cases: int = 2) -> TrainingPlan:
+    """Check the permission and the parent, and gather the approved cases (decrypted).
+
+    Raises TrainingInputError (one line, exit code 2) for fewer than ``min_cases`` usable
+    approved cases or a parent that cannot be fine-tuned.
     """
-    from models.finetune import fine_tune
-
     session.require("model.train")
     if name is not None:
         modelstore.check_model_name(name)
@@ -193,23 +197,52 @@ def train(session, parent_ref: str, steps: int = 200, holdout: float = 0.2, seed
     if len(cases) < min_cases:
         raise TrainingInputError(f"{session.ws.root}: {len(cases)} approved case(s) with a "
                                  f"usable mask; fine-tuning needs at least {min_cases}")
-    log(f"fine-tuning {spec.model_id} on {len(cases)} approved case(s), {steps} steps")
-    result = fine_tune(spec, cases, None, steps=steps, holdout=holdout, seed=seed,
-                       progress=progress, parent_weights=weights,
-                       validation_progress=validation_progress)
-    base = spec.model_id if spec.kind != "workspace" else None
-    if base is None:
-        parent = modelstore.find_version(session, parent_ref)
+    return TrainingPlan(parent_ref, spec, weights, cases, name or default_name(spec))
+
+
+def fine_tune_plan(plan: TrainingPlan, steps: int = 200, holdout: float = 0.2, seed: int = 0,
+                   progress=None, validation_progress=None, log=lambda line: None):
+    """Run the fine-tuning (no session needed: safe on a worker thread while the session
+    may lock). Returns :class:`models.finetune.FineTuneResult` (weights in memory)."""
+    from models.finetune import fine_tune
+
+    log(f"fine-tuning {plan.spec.model_id} on {len(plan.cases)} approved case(s), "
+        f"{steps} steps")
+    return fine_tune(plan.spec, plan.cases, None, steps=steps, holdout=holdout, seed=seed,
+                     progress=progress, parent_weights=plan.weights,
+                     validation_progress=validation_progress)
+
+
+def register_result(session, plan: TrainingPlan, result, holdout: float, seed: int) -> dict:
+    """Register a finished fine-tuning as a new version (audited as ``model.train``)."""
+    spec = plan.spec
+    if spec.kind == "workspace":
+        parent = modelstore.find_version(session, plan.parent_ref)
         base = parent.get("base_model") or parent["parent"]["model_id"]
-    record = {"name": name or default_name(spec), "base_model": base,
+    else:
+        base = spec.model_id
+    record = {"name": plan.name, "base_model": base,
               "parent": {"model_id": result.parent_model_id,
-                         "weights_sha256": result.parent_weights_sha256,
-                         "kind": spec.kind},
+                         "weights_sha256": result.parent_weights_sha256, "kind": spec.kind},
               "task": spec.task, "modality": spec.modality,
               "labels": [s.as_json() for s in spec.segments],
               "training_cases": result.training_cases,
               "validation_cases": result.validation_cases,
               "validation_dice": result.validation_dice, "weights_sha256": result.weights_sha256,
-              "steps": steps, "holdout": holdout, "seed": seed,
+              "steps": result.steps, "holdout": holdout, "seed": seed,
               "training_seconds": round(result.seconds, 1)}
     return modelstore.register_version(session, record, result.weights)
+
+
+def train(session, parent_ref: str, steps: int = 200, holdout: float = 0.2, seed: int = 0,
+          name: str | None = None, progress=None, validation_progress=None,
+          log=lambda line: None, min_cases: int = 2) -> dict:
+    """Fine-tune ``parent_ref`` on the approved cases and register the new version.
+
+    Returns the stored record (``model_version_id``, ``name``, ``version``,
+    ``validation_dice``, ``mean_validation_dice``, ``weights_sha256``...). Nothing is
+    registered when ``progress`` raises (Cancelled) or training fails.
+    """
+    plan = prepare(session, parent_ref, name, log, min_cases)
+    result = fine_tune_plan(plan, steps, holdout, seed, progress, validation_progress, log)
+    return register_result(session, plan, result, holdout, seed)
