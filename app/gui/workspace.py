@@ -24,14 +24,15 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
 
 from app.gui.workspace_panels import CaseInfoPanel, LockScreen, WorklistPanel
+from app.gui.workspace_review import ReviewMixin, utc_text
+from app.gui.workspace_start import install_workspace_actions, open_workspace_interactive
 from app.labelsets import (labelset_from_segmentation, segmentation_from_labelset,
                            tracks_provenance, volume_from_case)
 from compliance import roles
-from compliance.errors import ComplianceError, NotFoundError, PermissionDenied, SessionLocked
+from compliance.errors import ComplianceError, NotFoundError, SessionLocked
 from compliance.records import LabelSet
 from viewers.events import Event
 from viewers.labels import Segmentation
@@ -66,11 +67,7 @@ def _app_setting(name: str, default):
         return default
 
 
-def _utc_text(iso: str) -> str:
-    return str(iso)[:19].replace("T", " ") + " UTC"
-
-
-class WorkspaceController:
+class WorkspaceController(ReviewMixin):
     """One logged-in workspace session shown in a main window.
 
     Parameters
@@ -246,7 +243,7 @@ class WorkspaceController:
                 jmeta, jlabels = journal
                 answer = QMessageBox.question(
                     self.window, "Recover unsaved work",
-                    f"Recover unsaved work from {_utc_text(jmeta['time'])} on case {case_id}?",
+                    f"Recover unsaved work from {utc_text(jmeta['time'])} on case {case_id}?",
                     QMessageBox.Yes | QMessageBox.No, QMessageBox.Yes)
                 if answer == QMessageBox.Yes:
                     seg_labels, dirty = jlabels, True
@@ -455,121 +452,6 @@ class WorkspaceController:
             return True
         return False
 
-    # -- review ---------------------------------------------------------------------------
-    def _load_review(self) -> None:
-        self._review = None
-        if self.case_id is not None and self.may("case.list"):
-            ok, st = self._guard(self.session.review_state, self.case_id)
-            if ok:
-                self._review = st
-                last = st["events"][-1] if st["events"] else None
-                if st["state"] == "approved" and last is not None:
-                    self._review["verified"] = self.session.verify_approval(last)
-
-    def submit(self) -> bool:
-        if self.case_id is None:
-            self.notify("No case is open")
-            return False
-        if not self.may("review.submit"):
-            self._guard(self.session.require, "review.submit", [self.case_id])
-            return False
-        if self.dirty:
-            answer = QMessageBox.question(
-                self.window, "Submit for review",
-                "Save the unsaved changes as a new version and submit that version?",
-                QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Yes)
-            if answer != QMessageBox.Yes or self.save() is None:
-                return False
-        ok, event = self._guard(self.session.submit, self.case_id)
-        if ok:
-            self._status(f"Case {self.case_id} version {event['version']} submitted for review")
-            self._after_review()
-        return ok
-
-    def _review_precheck(self, action: str) -> bool:
-        if self.case_id is None:
-            self.notify("No case is open")
-            return False
-        ok, _ = self._guard(self.session.require, action, [self.case_id])
-        if not ok:
-            return False
-        self._load_review()
-        state = (self._review or {}).get("state")
-        if state != "submitted":
-            self.notify(f"case {self.case_id} is {str(state).replace('_', ' ')}, "
-                        "not submitted for review")
-            return False
-        return True
-
-    def approve(self) -> bool:
-        """Ask for the password and the meaning, then sign the submitted version."""
-        from app.gui.workspace_dialogs import ApproveDialog
-
-        if not self._review_precheck("review.approve"):
-            return False
-        dialog = ApproveDialog(self.session, self.case_id, self._review["version"], self.window)
-        if not dialog.exec() or dialog.event is None:
-            self._after_review()  # a refusal inside the dialog may have changed nothing
-            return False
-        self._status(f"Case {self.case_id} approved: {dialog.event['meaning']}")
-        self._after_review()
-        return True
-
-    def request_changes(self) -> bool:
-        from app.gui.workspace_dialogs import RequestChangesDialog
-
-        if not self._review_precheck("review.request_changes"):
-            return False
-        dialog = RequestChangesDialog(self.session, self.case_id, self.window)
-        if not dialog.exec() or dialog.event is None:
-            return False
-        self._status(f"Changes requested on case {self.case_id}")
-        self._after_review()
-        return True
-
-    def _after_review(self) -> None:
-        self._load_review()
-        self.refresh_worklist()
-        self.update_info()
-
-    # -- case panel -----------------------------------------------------------------------
-    def update_info(self) -> None:
-        s = self.session
-        lines = [f"<b>{s.name}</b> ({s.role}) — workspace {self.path.name}"]
-        if self.case_id is None:
-            lines.append("No case open: double-click one in the worklist.")
-            self.info.show_info(lines)
-            return
-        rec = self.case_record or {}
-        shape = "×".join(str(n) for n in rec.get("shape", []))
-        lines.append(f"<b>Case</b> {self.case_id} · {rec.get('modality') or '?'} · {shape}")
-        version = f"version {self.base_version}" if self.base_version else "no saved version"
-        lines.append(f"<b>Labels</b> {version}"
-                     + (" · <span style='color:#d35400'>unsaved changes</span>"
-                        if self.dirty else ""))
-        if not self.may("label.save"):
-            lines.append("<i>Read-only: your role does not save label versions.</i>")
-        st = self._review
-        if st is not None:
-            state = st["state"].replace("_", " ")
-            lines.append(f"<b>Review</b> {state}"
-                         + (f" (version {st['version']})" if st.get("version") else ""))
-            last = st["events"][-1] if st["events"] else None
-            if st["state"] == "approved" and last is not None:
-                mark = ("signature verified ✓" if st.get("verified")
-                        else "<span style='color:#c0392b'>signature NOT verified ✗</span>")
-                lines.append(f"Signed by <b>{last['signer']}</b> on {_utc_text(last['time'])}"
-                             f"<br>Meaning: “{last['meaning']}”<br>{mark}")
-            elif st["state"] == "changes_requested" and last is not None:
-                reason = last.get("reason") or "(no reason given)"
-                lines.append(f"Changes requested by {last['user']}: {reason}")
-            elif st["state"] == "submitted" and last is not None:
-                lines.append(f"Submitted by {last['user']} on {_utc_text(last['time'])}")
-        self.info.show_info(lines)
-
-    def signature_text(self) -> str:
-        return self.info.text()
-
     # -- idle lock ------------------------------------------------------------------------
     def idle_limit_seconds(self) -> float:
         """The workspace's idle limit, or the site's ``auto_lock_minutes`` when stricter."""
@@ -677,96 +559,4 @@ class WorkspaceController:
         self.session.logout()
 
 
-# -- starting --------------------------------------------------------------------------------
-def open_workspace_interactive(window, path, kdf=None) -> WorkspaceController | None:
-    """Open (or, for a new/empty folder, create) the workspace at ``path``, ask for a login
-    and attach the controller to ``window``. None when cancelled or refused.
-
-    ``kdf`` (tests only) makes a newly created workspace cheap to log in to.
-    """
-    from compliance.workspace import Workspace
-
-    from app.gui.workspace_dialogs import CreateWorkspaceDialog, LoginDialog
-
-    path = Path(path)
-    user = ""
-    if not (path / "workspace.json").exists():
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            QMessageBox.critical(window, "Cannot open workspace",
-                                 f"{path}: not an annotrace workspace (no workspace.json) and "
-                                 "not empty")
-            return None
-        create = CreateWorkspaceDialog(path, window, kdf=kdf)
-        if not create.exec() or create.workspace is None:
-            return None
-        ws, user = create.workspace, create.admin.text().strip().lower()
-    else:
-        try:
-            ws = Workspace.open(path)
-        except ComplianceError as exc:
-            QMessageBox.critical(window, "Cannot open workspace", str(exc))
-            return None
-    login = LoginDialog(ws, window, user=user)
-    if not login.exec() or login.session is None:
-        return None
-    controller = WorkspaceController(window, login.session, path)
-    window.attach_workspace(controller)
-    controller.session_changed.emit(controller)
-    return controller
-
-
-def install_workspace_actions(window) -> dict:
-    """File > Open workspace… / Save version and the Workspace menu of ``window``.
-
-    The actions act on ``window.workspace`` and are enabled only while one is attached.
-    """
-    def ws_call(name):
-        def call(*_):
-            controller = window.workspace
-            if controller is not None:
-                getattr(controller, name)()
-        return call
-
-    def open_dialog(*_):
-        folder = QFileDialog.getExistingDirectory(window, "Open or create a workspace")
-        if folder:
-            if window.workspace is not None and not window.workspace.confirm_leave():
-                return
-            open_workspace_interactive(window, folder)
-
-    def make(menu, text, slot, shortcut=None, needs_ws=True):
-        action = QAction(text, window)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        action.setEnabled(not needs_ws)
-        return action
-
-    file_menu, ws_menu = window.file_menu, window.workspace_menu
-    first = file_menu.actions()[0] if file_menu.actions() else None
-    actions = {"open_workspace": make(file_menu, "Open &workspace…", open_dialog, None, False),
-               "save": make(file_menu, "&Save version", ws_call("save"), QKeySequence.Save)}
-    if first is not None:  # keep Open workspace / Save next to the other opening entries
-        for action in actions.values():
-            file_menu.removeAction(action)
-        file_menu.insertActions(window.quit_action, list(actions.values()))
-        file_menu.insertSeparator(window.quit_action)
-    actions.update({
-        "refresh": make(ws_menu, "&Refresh worklist", ws_call("refresh_worklist"), "F5"),
-        "submit": make(ws_menu, "&Submit for review", ws_call("submit")),
-        "approve": make(ws_menu, "&Approve…", ws_call("approve")),
-        "request_changes": make(ws_menu, "Request &changes…", ws_call("request_changes")),
-    })
-    ws_menu.addSeparator()
-    actions["lock"] = make(ws_menu, "&Lock now", ws_call("lock_now"), "Ctrl+L")
-    actions["logout"] = make(ws_menu, "Log &out", ws_call("logout"))
-    ws_menu.addSeparator()
-
-    def follow(controller):
-        for name, action in actions.items():
-            if name != "open_workspace":
-                action.setEnabled(controller is not None)
-
-    window.workspace_changed.connect(follow)
-    return actions
+__all__ = ["WorkspaceController", "install_workspace_actions", "open_workspace_interactive"]
