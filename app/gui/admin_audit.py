@@ -66,7 +66,8 @@ class AuditViewer(QDialog):
         self.session = session
         self.entries: list[dict] = []
         self.setWindowTitle("Audit trail")
-        self.user_filter, self.since_filter, self.case_filter = QLineEdit(), QLineEdit(), QLineEdit()
+        self.user_filter, self.since_filter = QLineEdit(), QLineEdit()
+        self.case_filter = QLineEdit()
         self.user_filter.setPlaceholderText("user name")
         self.since_filter.setPlaceholderText("UTC, e.g. 2026-12-03 09:30")
         self.case_filter.setPlaceholderText("case id")
