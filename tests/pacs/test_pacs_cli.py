@@ -257,3 +257,35 @@ def test_wrong_certificate_is_one_line_and_the_ca_bundle_fixes_it(cli, workspace
     code, out, err = cli("pacs", "query", workspace.root, "--url", orthanc_tls.url,
                          "--ca-bundle", orthanc_tls.ca_pem, "--patient-id", "X", user="ann")
     assert code == 0 and out.strip() == "no studies found", err
+
+
+def test_series_with_a_missing_slice_is_refused_unless_gaps_are_accepted(tmp_path, workspace,
+                                                                        orthanc, stored,
+                                                                        colin_dicom_series):
+    """The PACS holds (and announces) 39 of 40 slices: the counts agree, the geometry does not."""
+    from pydicom.uid import generate_uid
+
+    from app.pacs import PacsError
+    from app.pacs.workflow import retrieve_case
+
+    series_uid = generate_uid()
+    files = []
+    for n, path in enumerate(sorted(colin_dicom_series.glob("*.dcm"))):
+        ds = pydicom.dcmread(path)
+        if float(ds.ImagePositionPatient[2]) == sorted(
+                float(d.ImagePositionPatient[2]) for d in stored)[17]:
+            continue  # the slice that never reached the PACS
+        ds.SeriesInstanceUID, ds.SOPInstanceUID = series_uid, generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.save_as(tmp_path / f"{n}.dcm")
+        files.append(tmp_path / f"{n}.dcm")
+    assert len(files) == len(stored) - 1
+    upload_files(orthanc, files)
+    client = PacsClient(PacsConfig(orthanc.url))
+    with workspace.login("ann", PASSWORDS["ann"]) as s:
+        with pytest.raises(PacsError, match="incomplete: missing slices.*nothing was kept"):
+            retrieve_case(s, client, stored[0].StudyInstanceUID, series_uid)
+        assert s.list_cases() == []
+        case_id = retrieve_case(s, client, stored[0].StudyInstanceUID, series_uid,
+                                accept_gaps=True)
+        assert s.open_case(case_id).array.shape[0] == len(stored) - 1

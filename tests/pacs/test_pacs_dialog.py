@@ -106,3 +106,34 @@ def test_auditor_search_is_refused_in_the_dialog(qtbot, window, workspace, store
         _search(qtbot, dialog, "ANNOTRACE-TEST-7")
         assert "may not pacs.query" in dialog.status.text()
         assert dialog.results.topLevelItemCount() == 0
+
+
+def test_installs_on_the_real_main_window_before_quit(qtbot):
+    from app.gui.mainwindow import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    install_pacs(win)
+    actions = win.file_menu.actions()
+    assert actions.index(win.pacs_action) == actions.index(win.quit_action) - 1
+    dialog = win.open_pacs_dialog()
+    assert not dialog.search_button.isEnabled()  # no workspace attached
+
+
+def test_follows_workspace_changed_of_the_window(qtbot, window, workspace):
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        workspace_changed = Signal(object)
+
+    emitter = Emitter()
+    window.workspace_changed = emitter.workspace_changed
+    dialog = window.open_pacs_dialog()
+    assert not dialog.search_button.isEnabled()
+    with workspace.login("ann", PASSWORDS["ann"]) as session:
+        window.workspace = StandInWorkspace(session)
+        emitter.workspace_changed.emit(window.workspace)
+        assert dialog.search_button.isEnabled()
+        window.workspace = None
+        emitter.workspace_changed.emit(None)
+        assert not dialog.search_button.isEnabled()
