@@ -500,6 +500,9 @@ class WorkspaceController(ReviewMixin):
         note = ("Unsaved changes are kept." if self.dirty else "")
         self.lock_screen.prepare(self.session.name, note)
         self.window.statusBar().clearMessage()
+        hover = getattr(self.window, "hover_label", None)
+        if hover is not None:  # the last voxel value under the mouse is image content too
+            hover.setText("")
         self.window.cover(self.lock_screen)
 
     def unlock(self, password: str) -> bool:
@@ -513,6 +516,8 @@ class WorkspaceController(ReviewMixin):
             return False
         self.locked_ui = False
         self.window.uncover()
+        self.refresh_worklist()  # an administrator may have changed the role meanwhile
+        self.update_info()
         self.session_changed.emit(self)
         self._status("Unlocked")
         return True
