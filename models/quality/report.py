@@ -22,7 +22,7 @@ TITLES = {"dice": "Dice against the reference", "coverage": "Coverage vs thresho
           "agreement": "Pairwise Dice between readers", "drift": "Drift over batches"}
 
 
-def _figure(size=(5.2, 3.6)):
+def _figure(size=(4.8, 3.3)):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -69,7 +69,7 @@ def _plot_coverage(ax, data) -> None:
                    label=f"threshold {cal['threshold']:.2f}")
     ax.set_xlabel("confidence threshold")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7, loc="center left")
+    ax.legend(fontsize=7, loc="lower left")
 
 
 def _plot_agreement(ax, data) -> None:

@@ -1,0 +1,244 @@
+"""The quality dashboard: a "Quality" menu with the dashboard dialog and the report export.
+
+The dialog shows the four plots of :mod:`models.quality.report` (Dice against the reference,
+coverage vs threshold with the Clopper-Pearson bound, the agreement matrix, drift over
+batches), rendered by matplotlib's Agg canvas to PNG and shown as pixmaps, and the headline
+numbers (threshold, bound, coverage, validated units, the planner's answer "validated units
+needed for coverage X"). The numbers are gathered on a plain worker thread (reading label
+versions is slow on large cases) and handed to the GUI thread through a queue drained by a
+QTimer (see app/gui/loader.py for why not a QThread signal).
+
+Workspace actions are enabled only while ``window.workspace`` is a logged-in controller;
+``window.workspace_changed`` switches them. The worklist gets a "rank" column (the stored
+active-learning rank, ``annotrace rank WS --model ID``) when the controller has
+``extra_columns``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QGridLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton,
+                               QVBoxLayout)
+
+
+def _session(window):
+    ws = getattr(window, "workspace", None)
+    return getattr(ws, "session", None) if ws is not None else None
+
+
+def _ops(window):
+    from compliance.qualitystore import quality_ops
+
+    s = _session(window)
+    return quality_ops(s) if s is not None else None
+
+
+class QualityDashboard(QDialog):
+    """Plots and numbers of one task and model; "Export report…" writes the HTML report."""
+
+    def __init__(self, window, parent=None):
+        super().__init__(parent or window)
+        self.window = window
+        self.setWindowTitle("Quality dashboard")
+        self.data: dict | None = None
+        self.pngs: dict[str, bytes] = {}
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(self._drain)
+
+        top = QHBoxLayout()
+        self.task_box = QComboBox()
+        self.task_box.setEditable(True)
+        self.task_box.setMinimumWidth(140)
+        self.model_box = QComboBox()
+        self.model_box.setMinimumWidth(160)
+        self.coverage = QDoubleSpinBox()
+        self.coverage.setRange(0.05, 1.0)
+        self.coverage.setSingleStep(0.05)
+        self.coverage.setValue(0.8)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.export_button = QPushButton("Export report…")
+        self.export_button.clicked.connect(self.export_dialog)
+        for label, w in (("Task", self.task_box), ("Model", self.model_box),
+                         ("Coverage target", self.coverage)):
+            top.addWidget(QLabel(label))
+            top.addWidget(w)
+        top.addStretch(1)
+        top.addWidget(self.refresh_button)
+        top.addWidget(self.export_button)
+
+        from models.quality.report import PLOTS
+
+        grid = QGridLayout()
+        self.plot_labels = {}
+        for n, name in enumerate(PLOTS):
+            lab = QLabel("…")
+            lab.setMinimumSize(480, 330)
+            self.plot_labels[name] = lab
+            grid.addWidget(lab, n // 2, n % 2)
+        self.numbers = QFormLayout()
+        self.status = QLabel("")
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(grid)
+        layout.addLayout(self.numbers)
+        layout.addWidget(self.status)
+        self._fill_choices()
+
+    # -- choices ------------------------------------------------------------------------------
+    def _fill_choices(self) -> None:
+        ops = _ops(self.window)
+        state = ops.quality_state_unaudited() if ops is not None else {}
+        self.task_box.clear()
+        self.task_box.addItems(sorted(state.get("references", {})))
+        self.model_box.clear()
+        self.model_box.addItems(sorted(state.get("calibrations", {})))
+
+    # -- gathering on a worker thread ---------------------------------------------------------
+    def refresh(self) -> None:
+        """Recompute the numbers and plots in the background."""
+        ops = _ops(self.window)
+        if ops is None or self.busy():
+            return
+        task = self.task_box.currentText().strip() or None
+        model = self.model_box.currentText().strip() or None
+        coverage = float(self.coverage.value())
+        self.status.setText("Computing…")
+        self.refresh_button.setEnabled(False)
+
+        def work():
+            try:
+                from app.cli.quality_ws import report_data
+                from models.quality.report import render_plots
+
+                data = report_data(ops, task, model, coverage_target=coverage)
+                self._queue.put(("done", (data, render_plots(data))))
+            except Exception as exc:  # noqa: BLE001 - shown to the user in the dialog
+                self._queue.put(("error", exc))
+
+        self._thread = threading.Thread(target=work, name="quality-dashboard", daemon=True)
+        self._thread.start()
+        self._timer.start()
+
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _drain(self) -> None:
+        try:
+            kind, payload = self._queue.get_nowait()
+        except queue.Empty:
+            return
+        self._timer.stop()
+        self.refresh_button.setEnabled(True)
+        if kind == "error":
+            self.status.setText(f"Could not compute the dashboard: {payload}")
+            return
+        self.data, self.pngs = payload
+        self._show()
+
+    def _show(self) -> None:
+        from models.quality.report import numbers
+
+        for name, png in self.pngs.items():
+            pix = QPixmap()
+            pix.loadFromData(png, "PNG")
+            self.plot_labels[name].setMinimumSize(pix.size())  # never crop a plot
+            self.plot_labels[name].setPixmap(pix)
+        while self.numbers.rowCount():
+            self.numbers.removeRow(0)
+        for label, value in numbers(self.data):
+            self.numbers.addRow(QLabel(label + ":"), QLabel(value))
+        self.status.setText("")
+
+    # -- export -------------------------------------------------------------------------------
+    def export_report(self, folder) -> dict:
+        """Write the report of the numbers shown into ``folder`` (audited)."""
+        from models.quality.report import write_report
+
+        if self.data is None:
+            raise RuntimeError("nothing computed yet; press Refresh")
+        files = write_report(folder, self.data)
+        ops = _ops(self.window)
+        if ops is not None:
+            ops.audit("quality.report", details={"task": self.data.get("task"),
+                                                 "files": len(files), "from": "dashboard"})
+        return files
+
+    def export_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export the quality report into")
+        if not folder:
+            return
+        try:
+            files = self.export_report(folder)
+        except Exception as exc:  # noqa: BLE001 - one line to the user
+            QMessageBox.warning(self, "Export report", f"{folder}: {exc}")
+            return
+        self.status.setText(f"Report written to {files['html']}")
+
+
+def rank_column(window):
+    """callable(case dict) -> stored active-learning rank ("" when unranked), or None."""
+    ops = _ops(window)
+    if ops is None:
+        return None
+    try:
+        ranks = ops.quality_state_unaudited().get("ranks", {})
+    except Exception:  # noqa: BLE001 - a role without quality.read simply gets no column
+        return None
+    if not ranks:
+        return None
+    latest = max(ranks.values(), key=lambda r: r.get("time", ""))["cases"]
+    return lambda case: latest.get(case.get("case_id"), {}).get("rank", "")
+
+
+def install_quality_dashboard(window) -> dict:
+    """Add the "Quality" menu to ``window``; return its actions by name."""
+    menu = window.menuBar().addMenu("&Quality")
+    dash = menu.addAction("Quality dashboard…")
+    export = menu.addAction("Export report…")
+    window.quality_menu = menu
+
+    def open_dashboard(export_now=False):
+        dlg = QualityDashboard(window)
+        window.quality_dashboard = dlg
+        dlg.show()
+        dlg.refresh()
+        return dlg
+
+    def export_now():
+        dlg = open_dashboard()
+        # the export waits for the numbers; ask for the folder once they are there
+        def poll():
+            if dlg.busy() or dlg.data is None and dlg._timer.isActive():
+                QTimer.singleShot(100, poll)
+            elif dlg.data is not None:
+                dlg.export_dialog()
+        QTimer.singleShot(100, poll)
+
+    dash.triggered.connect(lambda: open_dashboard())
+    export.triggered.connect(export_now)
+
+    def on_workspace(controller):
+        on = controller is not None and getattr(controller, "session", None) is not None
+        dash.setEnabled(on)
+        export.setEnabled(on)
+        if on and hasattr(controller, "extra_columns"):
+            col = rank_column(window)
+            if col is not None:
+                controller.extra_columns["rank"] = col
+                if hasattr(controller, "refresh_worklist"):
+                    controller.refresh_worklist()
+
+    on_workspace(getattr(window, "workspace", None))
+    signal = getattr(window, "workspace_changed", None)
+    if signal is not None:
+        signal.connect(on_workspace)
+    return {"dashboard": dash, "export": export}

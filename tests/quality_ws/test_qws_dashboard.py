@@ -1,0 +1,77 @@
+"""The quality dashboard in the real main window, offscreen, on the scenario workspace."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from qws_common import MODEL, PASSWORDS
+from qws_flow import full_flow
+
+from app.cli.main import main
+from compliance.workspace import Workspace
+
+pytestmark = pytest.mark.qt
+
+
+def _distinct_colours(label) -> int:
+    from PySide6.QtGui import QImage
+
+    img = label.pixmap().toImage().convertToFormat(QImage.Format_RGB888)
+    w, h, stride = img.width(), img.height(), img.bytesPerLine()
+    buf = np.frombuffer(img.constBits(), np.uint8, count=stride * h).reshape(h, stride)
+    return len(np.unique(buf[:, :w * 3].reshape(-1, 3), axis=0))
+
+
+def test_dashboard_shows_plots_numbers_and_rank_column(scenario, qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from app.gui.mainwindow import MainWindow
+    from app.gui.quality_dashboard import install_quality_dashboard
+    from app.gui.workspace import WorkspaceController
+
+    ws, ids, pw = scenario
+    full_flow(ws, ids, pw)
+    assert main(["rank", str(ws), "--model", MODEL, "--user", "rev", "--password-file",
+                 pw["rev"]]) == 0
+    window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(window)
+    actions = install_quality_dashboard(window)
+    window.show()
+    assert not actions["dashboard"].isEnabled()  # no workspace yet
+    controller = WorkspaceController(window, Workspace.open(ws).login("rev", PASSWORDS["rev"]),
+                                     ws)
+    window.attach_workspace(controller)
+    try:
+        assert actions["dashboard"].isEnabled()
+        # the worklist sorts by the stored rank: the least confident pool case is rank 1
+        assert "rank" in controller.extra_columns
+        assert controller.extra_columns["rank"]({"case_id": ids["pool"][3]}) == 1
+        assert controller.extra_columns["rank"]({"case_id": ids["validated"][0]}) == ""
+        assert "rank" in controller.worklist.columns
+        actions["dashboard"].trigger()
+        dlg = window.quality_dashboard
+        qtbot.waitUntil(lambda: dlg.data is not None, timeout=60000)
+        assert dlg.task_box.currentText() == "brain" and dlg.model_box.currentText() == MODEL
+        for name, label in dlg.plot_labels.items():
+            assert not label.pixmap().isNull(), name
+            assert _distinct_colours(label) > 50, name
+        rows = {dlg.numbers.itemAt(r, dlg.numbers.ItemRole.LabelRole).widget().text():
+                dlg.numbers.itemAt(r, dlg.numbers.ItemRole.FieldRole).widget().text()
+                for r in range(dlg.numbers.rowCount())}
+        assert rows["threshold:"] == "0.60"
+        assert rows["validated units / used:"] == "8 / 6"
+        assert any(k.startswith("validated units needed for coverage 80") for k in rows)
+        dlg.adjustSize()
+        shot = os.environ.get("QWS_SCREENSHOT")
+        if shot:  # docs/quality-dashboard.png is made this way
+            dlg.grab().save(shot)
+        files = dlg.export_report(tmp_path / "rep")
+        assert files["html"].is_file() and (tmp_path / "rep" / "coverage.png").is_file()
+        # detaching the workspace disables the actions
+        dlg.close()
+    finally:
+        controller.dirty = False
+        window.detach_workspace()
+    assert not actions["dashboard"].isEnabled()
