@@ -107,10 +107,12 @@ class WorkspaceController(ReviewMixin):
         self._seg = None
         self._review: dict | None = None
         self.locked_ui = False
-        #: idle seconds that background session calls (autosave) reset in the session's own
-        #: count (every session call counts as activity there) and that still count here
-        self._idle_credit = 0.0
-        self._touches = 0
+        # Idle time is counted here from user input only: the session counts every call
+        # as activity, and background calls (autosave, other features' timers) must not
+        # postpone the lock. Same clock as the session's (tests pass a fake one to login).
+        self._clock = getattr(session, "clock", None) or getattr(session, "_clock")
+        self._last_input = self._clock()
+        self._site_lock_minutes: float | None = None
         self._journal_thread: threading.Thread | None = None
         self._journal_results: queue.Queue = queue.Queue()
         self.last_message = ""
@@ -159,12 +161,11 @@ class WorkspaceController(ReviewMixin):
     def touch(self) -> None:
         """User input: the session is active again."""
         self.session.touch()
-        self._idle_credit = 0.0
-        self._touches += 1
+        self._last_input = self._clock()
 
     def idle_seconds(self) -> float:
-        """Seconds since the last user input (background autosaves do not count)."""
-        return self.session.idle_seconds() + self._idle_credit
+        """Seconds since the last user input (background session calls do not count)."""
+        return self._clock() - self._last_input
 
     def may(self, action: str) -> bool:
         return roles.allowed(self.session.role, action)
@@ -339,7 +340,6 @@ class WorkspaceController(ReviewMixin):
         self.wait_journal()
         if self.session.locked or self.session.closed:
             return False
-        idle_before, touches = self.session.idle_seconds(), self._touches
         try:
             self._flush_records()
             labels = self.current_labels()
@@ -357,32 +357,29 @@ class WorkspaceController(ReviewMixin):
                               None if labels.provenance is None else np.array(labels.provenance),
                               dict(labels.provenance_legend))
             self._journal_thread = threading.Thread(
-                target=self._journal_job, args=(case_id, labels, base, idle_before, touches),
+                target=self._journal_job, args=(case_id, labels, base),
                 name="annotrace-journal", daemon=True)
             self._journal_thread.start()
             return True
-        self._journal_job(case_id, labels, base, idle_before, touches)
+        self._journal_job(case_id, labels, base)
         return self._journal_done()
 
-    def _journal_job(self, case_id, labels, base, idle_before, touches) -> None:
+    def _journal_job(self, case_id, labels, base) -> None:
         try:
             self.session.journal_write(case_id, labels, base)
-            self._journal_results.put((None, idle_before, touches))
+            self._journal_results.put(None)
         except Exception as exc:  # reported on the GUI thread by _journal_done
-            self._journal_results.put((exc, idle_before, touches))
+            self._journal_results.put(exc)
 
     def _journal_done(self) -> bool:
         """Take the results of finished journal writes (GUI thread); True if all succeeded."""
         ok = True
         while True:
             try:
-                exc, idle_before, touches = self._journal_results.get_nowait()
+                exc = self._journal_results.get_nowait()
             except queue.Empty:
                 return ok
             if exc is None:
-                # The session counted the write as activity; the user was not active.
-                if touches == self._touches:
-                    self._idle_credit += idle_before
                 continue
             ok = False
             self._journal_stale = True  # try again at the next tick
@@ -456,8 +453,9 @@ class WorkspaceController(ReviewMixin):
     def idle_limit_seconds(self) -> float:
         """The workspace's idle limit, or the site's ``auto_lock_minutes`` when stricter."""
         minutes = self.session.ws.settings["idle_lock_minutes"]
-        site = _app_setting("auto_lock_minutes", minutes)
-        return 60.0 * min(float(minutes), float(site))
+        if self._site_lock_minutes is None:  # read once: this runs every second
+            self._site_lock_minutes = float(_app_setting("auto_lock_minutes", minutes))
+        return 60.0 * min(float(minutes), self._site_lock_minutes)
 
     def check_idle(self) -> None:
         """Timer slot (each second): journal before the lock, then lock when idle too long."""
@@ -515,6 +513,7 @@ class WorkspaceController(ReviewMixin):
                 self.lock_screen.unlock_button.setEnabled(False)
             return False
         self.locked_ui = False
+        self._last_input = self._clock()
         self.window.uncover()
         self.refresh_worklist()  # an administrator may have changed the role meanwhile
         self.update_info()

@@ -259,7 +259,9 @@ def test_idle_lock_hides_the_image_and_unlock_restores_unsaved_work(
     expected = seg.layers[0].copy()
     limit = ctl.idle_limit_seconds()
     assert limit == 600.0  # the workspace default, 10 min
-    clock.t += limit - 2  # nearly idle long enough: the journal is written while keys exist
+    clock.t += 100
+    ctl.refresh_worklist()  # a background session call is not user activity
+    clock.t += limit - 102  # nearly idle long enough: the journal is written while keys exist
     ctl.check_idle()
     assert not ctl.session.locked and ctl.session.pending_journals() == [case_id]
     clock.t += 3
@@ -300,6 +302,22 @@ def test_lock_now_writes_the_journal_first(make_window, attach, workspace, paint
     with ws.login("ann", "first reader pw 1") as other:
         meta, labels = other.journal_read(case_id)
     assert labels.layers[0][2, 2, 2] != 0
+
+
+def test_the_stricter_site_lock_time_applies(make_window, attach, workspace, tmp_path,
+                                             monkeypatch, clock):
+    site = tmp_path / "site.toml"
+    site.write_text("[settings]\nauto_lock_minutes = 2\n")
+    monkeypatch.setenv("ANNOTRACE_SITE_CONFIG", str(site))
+    window = make_window()
+    ctl = attach(window, "ann", clock=clock)
+    assert ctl.idle_limit_seconds() == 120.0
+    clock.t += 119
+    ctl.check_idle()
+    assert not window.covered
+    clock.t += 2
+    ctl.check_idle()
+    assert ctl.session.locked and window.covered
 
 
 def test_user_input_counts_as_activity(make_window, attach, workspace, qtbot, clock):
