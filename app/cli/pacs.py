@@ -132,6 +132,8 @@ def run_login(args) -> int:
         raise UsageError("--user is required with a workspace")
     if args.secret_file:
         secret = read_password_file(args.secret_file, "secret")
+    elif not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for the PACS secret; use --secret-file FILE")
     else:
         secret = prompt_password(f"PACS {'password' if auth == 'basic' else 'token'}: ")
     credential = Credential(auth, args.username, secret)
