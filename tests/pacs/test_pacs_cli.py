@@ -249,13 +249,19 @@ def test_usage_errors_exit_2(cli, workspace, monkeypatch, tmp_path):
     assert code == 3 and "cannot connect" in err and err.count("\n") == 1
 
 
-def test_wrong_certificate_is_one_line_and_the_ca_bundle_fixes_it(cli, workspace, orthanc_tls):
+def test_wrong_certificate_is_one_line_and_the_ca_bundle_fixes_it(cli, workspace, orthanc_tls,
+                                                                  tmp_path):
     code, _, err = cli("pacs", "query", workspace.root, "--url", orthanc_tls.url,
                        "--patient-id", "X", user="ann")
     assert code == 3
     assert err.count("\n") == 1 and "certificate verify failed" in err
     code, out, err = cli("pacs", "query", workspace.root, "--url", orthanc_tls.url,
                          "--ca-bundle", orthanc_tls.ca_pem, "--patient-id", "X", user="ann")
+    assert code == 0 and out.strip() == "no studies found", err
+    # The same from the settings alone (what IT configures)
+    (tmp_path / "settings.toml").write_text(f'pacs_url = "{orthanc_tls.url}"\n'
+                                            f'pacs_ca_bundle = "{orthanc_tls.ca_pem}"\n')
+    code, out, err = cli("pacs", "query", workspace.root, "--patient-id", "X", user="ann")
     assert code == 0 and out.strip() == "no studies found", err
 
 
