@@ -137,9 +137,10 @@ class QualityStore:
         if version is None or (version not in approved and version not in staple):
             self.audit("access.denied", [case_id], details={
                 "attempted": "quality.reference", "state": st["state"], "version": version})
-            what = "is " + st["state"] if version is None else f"version {version} is not"
-            raise ComplianceError(f"case {case_id} {what} approved; only an approved version "
-                                  "or a STAPLE consensus can be a reference standard")
+            what = (f"is {st['state'].replace('_', ' ')}, not approved" if version is None
+                    else f"version {version} is neither approved nor a STAPLE consensus")
+            raise ComplianceError(f"case {case_id} {what}; only an approved version or a "
+                                  "STAPLE consensus can be a reference standard")
         meta = self._version_meta(case_id, version)
         mark = {"version": version, "content_sha256": meta["content_sha256"],
                 "kind": "staple" if version in staple else "approved",
