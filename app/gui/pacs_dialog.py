@@ -39,13 +39,14 @@ class _Worker:
         self._timer.timeout.connect(self._drain)
         self._thread = threading.Thread(target=self._run, args=(func,), daemon=True,
                                         name="annotrace-pacs")
+        self._finished = False
 
     def start(self) -> None:
         self._thread.start()
         self._timer.start()
 
     def running(self) -> bool:
-        return self._timer.isActive()
+        return self._thread.ident is not None and not self._finished
 
     def progress(self, done: int, total: int) -> None:  # worker thread
         self.queue.put(("progress", (done, total)))
@@ -69,6 +70,8 @@ class _Worker:
                 latest = payload
                 continue
             self._timer.stop()
+            self._timer.deleteLater()  # one timer per search/retrieve: do not pile them up
+            self._finished = True
             if latest is not None and self._on["progress"]:
                 self._on["progress"](*latest)
             self._on[kind](payload)
