@@ -13,9 +13,13 @@ changes, and why:
 * the per-voxel confidence (max softmax, or max sigmoid for multi-label outputs) is inverted
   back to the source grid with the bundle's own preprocessing, like its prediction.
 
-Refused, with one clear line: a bundle that needs click guidance (DeepEdit) or more image
-channels than given, that imports a ``scripts/`` module it lacks, whose network cannot be
-built with the installed MONAI, or whose weights do not fit that network.
+* for a click-driven bundle (DeepEdit) the guidance channels are built from the caller's
+  clicks (:mod:`models.guidance`): the bundle's point transforms are replaced by an exact
+  affine mapping of the clicks, its ``AddGuidanceSignalDeepEditd`` runs as configured.
+
+Refused, with one clear line: a click-driven bundle called without clicks, a bundle with
+more image channels than given, that imports a ``scripts/`` module it lacks, whose network
+cannot be built with the installed MONAI, or whose weights do not fit that network.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from models.bundle_spec import find_config, find_weights, input_description, rea
 from models.errors import BundleRefused
 from models.proposal import Proposal, encode_confidence
 
-GUIDANCE_MARKERS = ("Guidance", "guidance", "DeepEdit", "ClickSignal", "Clicks")
+from models.guidance import GUIDANCE_MARKERS  # noqa: F401 - re-exported (older callers)
 
 
 def load(spec, device=None):
@@ -77,6 +81,33 @@ def _bundle_imports(folder: Path):
         sys.modules.update(saved)
 
 
+def _without_loader_reader(node):
+    """A copy of a raw config subtree whose LoadImage(d) nodes name no reader."""
+    if isinstance(node, dict):
+        out = {k: _without_loader_reader(v) for k, v in node.items()}
+        if str(out.get("_target_", "")).rsplit(".", 1)[-1] in ("LoadImaged", "LoadImage"):
+            out.pop("reader", None)
+        return out
+    if isinstance(node, list):
+        return [_without_loader_reader(v) for v in node]
+    return node
+
+
+def read_raw_config(folder) -> dict:
+    """The bundle's inference config as plain data (JSON or YAML), unparsed."""
+    path = find_config(Path(folder))
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            return json.loads(text)
+        import yaml
+
+        return yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is a bad bundle
+        raise BundleRefused(folder, f"{path.name} cannot be parsed ({type(exc).__name__})") \
+            from None
+
+
 class _ArrayLoader:
     """Stands in for the bundle's ``LoadImaged``: puts the in-memory image under its keys."""
 
@@ -107,8 +138,8 @@ class BundleModel:
         self.weights_path = find_weights(self.folder)
         self.meta = read_metadata(self.folder)
         self.channels, self.modality, self.channel_def = input_description(self.meta)
-        self.raw = self._read_raw()
-        self._refuse_guidance()
+        self.raw = read_raw_config(self.folder)
+        self.guidance = self._plan_guidance()
         self._refuse_missing_scripts()
         self.parser = self._parser()
         with _bundle_imports(self.folder):
@@ -120,23 +151,34 @@ class BundleModel:
     def _refuse(self, reason: str):
         raise BundleRefused(self.folder, reason)
 
-    def _read_raw(self) -> dict:
-        text = self.config_path.read_text(encoding="utf-8")
-        try:
-            if self.config_path.suffix == ".json":
-                return json.loads(text)
-            import yaml
+    def _plan_guidance(self):
+        """The click plan of a DeepEdit-style bundle (None for plain bundles); the raw config
+        keeps only the transforms annotrace runs, so a point transform from a missing
+        ``scripts/`` module does not refuse the bundle."""
+        from models.guidance import plan_guidance
 
-            return yaml.safe_load(text)
-        except Exception as exc:  # noqa: BLE001 - any parse error is a bad bundle
-            self._refuse(f"{self.config_path.name} cannot be parsed ({type(exc).__name__})")
+        plan = plan_guidance(self.raw, self.folder)
+        if plan is not None:
+            self.raw = {**self.raw, **plan.overrides}
+        self._overrides = dict(plan.overrides) if plan is not None else {}
+        # annotrace hands the image over in memory, so the loader's file reader is never
+        # used; a named one (DeepEdit: ITKReader) would otherwise need its package installed.
+        for key, value in self.raw.items():
+            stripped = _without_loader_reader(value)
+            if stripped != value:
+                self.raw[key] = self._overrides[key] = stripped
+        return plan
 
-    def _refuse_guidance(self):
-        targets = list(_targets(self.raw))
-        if any(m in t for t in targets for m in GUIDANCE_MARKERS):
-            self._refuse("interactive bundle: it needs click guidance (positive/negative "
-                         "points) as extra input channels, which a plain proposal does not "
-                         "provide")
+    @property
+    def needs_clicks(self) -> bool:
+        return self.guidance is not None
+
+    def label_names(self) -> list[str]:
+        """The guidance channels' label names, in channel order (click-driven bundles)."""
+        ref = self.guidance.label_ref
+        names = self.parser.get_parsed_content(ref[1:]) if isinstance(ref, str) and \
+            ref.startswith("@") else ref
+        return [str(n) for n in (names.keys() if isinstance(names, dict) else names)]
 
     def _refuse_missing_scripts(self):
         uses = sorted({t for t in _targets(self.raw) if t.startswith("scripts.")})
@@ -153,6 +195,8 @@ class BundleModel:
             parser.read_meta(str(self.folder / "configs" / "metadata.json"))
         parser["bundle_root"] = str(self.folder)
         parser["device"] = torch.device(self.device)
+        for key, value in self._overrides.items():
+            parser[key] = value
         return parser
 
     def _network(self):
@@ -214,14 +258,36 @@ class BundleModel:
         return pre, steps, Compose(post_steps), image_key
 
     def propose(self, images, affine_lps, progress=None, fast: bool = True, roi_size=None,
-                backend: str = "torch"):
-        """Run the bundle; ``roi_size`` overrides its sliding-window ROI (tiny test inputs)."""
+                backend: str = "torch", clicks=None, label: str | None = None,
+                overrides: dict | None = None, input_hook=None):
+        """Run the bundle; ``roi_size`` overrides its sliding-window ROI (tiny test inputs).
+
+        ``clicks`` (click-driven bundles, :mod:`models.guidance`): :class:`GuidanceClick` or
+        ``models.refine.Click``; ``label``: the structure positive clicks mean.
+        ``overrides``: config values set before the pipeline is parsed (``spatial_size`` for
+        tiny test inputs). ``input_hook(tensor)`` sees the network's input batch.
+        """
         from monai.inferers import SlidingWindowInferer
 
+        if self.guidance is not None and not clicks:
+            self._refuse("interactive bundle: it needs click guidance (positive/negative "
+                         "points) as extra input channels; call it with clicks "
+                         "(models.guidance.propose_with_clicks), a plain proposal has none")
+        for key, value in (overrides or {}).items():
+            self.parser[key] = value
+        points = None
+        if self.guidance is not None:
+            from models.guidance import clicks_by_label
+
+            points = clicks_by_label(clicks, self.label_names(), label)
         arrays = images if isinstance(images, (list, tuple)) else [images]
-        if len(arrays) != self.channels:
+        channels = self.channels
+        if points is not None:
+            # metadata counts the guidance channels among the inputs (DeepEdit: 1 + labels)
+            channels = max(1, channels - len(points)) if channels > len(points) else channels
+        if len(arrays) != channels:
             names = ", ".join(self.channel_def.values()) if self.channel_def else ""
-            self._refuse(f"needs {self.channels} co-registered {self.modality or 'image'} "
+            self._refuse(f"needs {channels} co-registered {self.modality or 'image'} "
                          f"channel(s){f' ({names})' if names else ''}; got {len(arrays)}")
         shape = np.asarray(arrays[0]).shape
         t0 = time.perf_counter()
@@ -231,17 +297,24 @@ class BundleModel:
         if roi_size is not None and isinstance(inferer, SlidingWindowInferer):
             inferer.roi_size = tuple(roi_size)
         with self._stage("preprocessing"):
-            data = self._preprocess(steps, arrays, affine_lps)
+            data = self._preprocess(steps, arrays, affine_lps, points, image_key)
         image = data[image_key]
         timings = {"preprocess": time.perf_counter() - t0}
         return self._infer(data, image, image_key, pre, post, shape, affine_lps, inferer,
-                           progress, fast, timings, backend)
+                           progress, fast, timings, backend, input_hook)
 
-    def _preprocess(self, steps, arrays, affine_lps):
+    def _preprocess(self, steps, arrays, affine_lps, points=None, image_key="image"):
+        from models.guidance import SIGNAL_TARGET, map_points
         from models.spatial import to_metatensor
 
         data = {}
         for kind, t in steps:
+            if points is not None and type(t).__name__ == SIGNAL_TARGET:
+                # The clicks, carried onto the grid the image has reached at this step.
+                img = data[image_key]
+                data[self.guidance.guidance_key] = {
+                    name: map_points(kji, affine_lps, np.asarray(img.affine), img.shape[1:])
+                    for name, kji in points.items()}
             if kind == "load":
                 loader = getattr(t, "_loader", None)
                 channel = len(arrays) > 1 or bool(getattr(loader, "ensure_channel_first", False))
@@ -267,7 +340,7 @@ class BundleModel:
             self._refuse(f"its {name} failed: {type(root).__name__}: {text}")
 
     def _infer(self, data, image, image_key, pre, post, shape, affine_lps, inferer,
-               progress, fast, timings, backend="torch"):
+               progress, fast, timings, backend="torch", input_hook=None):
         import torch
         from monai.data import MetaTensor
         from monai.transforms import Invertd
@@ -277,6 +350,8 @@ class BundleModel:
 
         t0 = time.perf_counter()
         batch = torch.as_tensor(image)[None].to(self.device)
+        if input_hook is not None:
+            input_hook(batch)
         logits, _ = run_inferer(inferer, batch, self.network, progress, "inference", fast,
                                 backend)
         logits = logits[0].float().cpu().clone()
