@@ -131,9 +131,15 @@ class PacsClient:
                             "wrong address)") from None
         except requests.exceptions.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else "?"
-            hint = {401: "authentication required or wrong credentials", 403: "access denied",
-                    404: "not found", 503: "service unavailable"}.get(status, "server error")
-            raise PacsError(f"{self.config.url}: {what} failed: HTTP {status} ({hint})") from None
+            raise PacsError(f"{self.config.url}: {what} failed: HTTP {status} "
+                            f"({_hint(status)})") from None
+        except _retry_error() as exc:
+            # dicomweb-client retries 429/503/504 and, when the tries run out, raises the
+            # retrying library's error holding the last response instead of an HTTPError.
+            response = getattr(getattr(exc, "last_attempt", None), "value", None)
+            status = getattr(response, "status_code", "?")
+            raise PacsError(f"{self.config.url}: {what} failed: HTTP {status} "
+                            f"({_hint(status)}), tried twice") from None
         except requests.exceptions.RequestException as exc:
             # ChunkedEncodingError and friends: the server went away in the middle of a reply.
             raise PacsError(f"{self.config.url}: {what} failed: connection lost "
@@ -244,6 +250,20 @@ class _PinnedVerifySession(requests.Session):
         if verify is None or verify is True:
             settings["verify"] = self.verify
         return settings
+
+
+def _hint(status) -> str:
+    return {401: "authentication required or wrong credentials", 403: "access denied",
+            404: "not found", 429: "too many requests", 503: "service unavailable",
+            504: "gateway timeout"}.get(status, "server error")
+
+
+def _retry_error():
+    try:
+        from retrying import RetryError
+    except ImportError:  # pragma: no cover - a dicomweb-client without the retrying package
+        return ()
+    return RetryError
 
 
 def _check_date(text: str) -> None:
