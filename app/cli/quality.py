@@ -30,9 +30,9 @@ class QualityCliError(Exception):
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "quality", allow_abbrev=False, help="metrics of label maps against reference label maps",
-        description="Dice, IoU, precision, recall, lesion-wise F1, 95%% Hausdorff and average "
+        description="Dice, IoU, precision, recall, lesion-wise F1, 95 % Hausdorff and average "
                     "surface distance (mm), volume difference, per case and per segment, with "
-                    "bootstrap 95%% confidence intervals of the means over cases.")
+                    "bootstrap 95 % confidence intervals of the means over cases.")
     p.add_argument("reference", help="reference label map, or a folder of them; or a workspace")
     p.add_argument("labels", nargs="?",
                    help="label map to score, or a folder (files paired by name)")

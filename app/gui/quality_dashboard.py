@@ -31,11 +31,18 @@ def _session(window):
     return getattr(ws, "session", None) if ws is not None else None
 
 
+def _may_read(session) -> bool:
+    """The role may read the quality state (asked first: a refused call is audited)."""
+    from compliance.roles import allowed
+
+    return allowed(getattr(session, "role", ""), "quality.read")
+
+
 def _ops(window):
     from compliance.qualitystore import quality_ops
 
     s = _session(window)
-    return quality_ops(s) if s is not None else None
+    return quality_ops(s) if s is not None and _may_read(s) else None
 
 
 class QualityDashboard(QDialog):
@@ -227,7 +234,8 @@ def install_quality_dashboard(window) -> dict:
     export.triggered.connect(export_now)
 
     def on_workspace(controller):
-        on = controller is not None and getattr(controller, "session", None) is not None
+        session = getattr(controller, "session", None) if controller is not None else None
+        on = session is not None and _may_read(session)
         dash.setEnabled(on)
         export.setEnabled(on)
         if on and hasattr(controller, "extra_columns"):

@@ -75,3 +75,27 @@ def test_dashboard_shows_plots_numbers_and_rank_column(scenario, qtbot, tmp_path
         controller.dirty = False
         window.detach_workspace()
     assert not actions["dashboard"].isEnabled()
+
+
+def test_dashboard_disabled_for_an_annotator_without_audited_refusals(scenario, qtbot,
+                                                                      tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from app.gui.mainwindow import MainWindow
+    from app.gui.quality_dashboard import install_quality_dashboard
+    from app.gui.workspace import WorkspaceController
+
+    ws, _, _ = scenario
+    window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(window)
+    actions = install_quality_dashboard(window)
+    controller = WorkspaceController(window, Workspace.open(ws).login("ann", PASSWORDS["ann"]),
+                                     ws)
+    window.attach_workspace(controller)
+    try:
+        assert not actions["dashboard"].isEnabled() and not actions["export"].isEnabled()
+        assert "rank" not in controller.extra_columns
+    finally:
+        window.detach_workspace()
+    with Workspace.open(ws).login("admin", PASSWORDS["admin"]) as admin:
+        assert not [e for e in admin.read_audit(user="ann") if e["action"] == "access.denied"]
