@@ -8,4 +8,7 @@ Qt-free and viewer-free: functions take pydicom datasets of the source images, n
 * :mod:`compliance.export.manifest` - ``manifest.json`` + Ed25519 signature, ``verify_bundle``
 * :mod:`compliance.export.deid` - PS3.15 Annex E Basic Profile de-identification
 * :mod:`compliance.export.bundle` - ``write_bundle``: all of the above for a list of cases
+* :mod:`compliance.export.sources` - source DICOM headers kept with a case (no pixel data)
+* :mod:`compliance.export.workspace_export` - ``export_cases``: a workspace's approved versions,
+  provenance, signatures and emergency flags into a bundle, permission-checked and audited
 """
