@@ -276,6 +276,14 @@ def _algorithm(seg: dict, mask, provenance, legend: dict) -> dict:
             "algorithm_version": (version or "unknown")[:64]}
 
 
+def _stable_uid(session, case_id: str, kind: str, content: str = "") -> str:
+    """A 2.25 UID fixed by workspace, case and content: sending the same approved version
+    twice gives the same SOP Instance UID, so the PACS keeps one copy, not two."""
+    digest = hashlib.sha256("|".join((session.ws.workspace_id.hex(), case_id, kind, content))
+                            .encode()).digest()[:16]
+    return f"2.25.{int.from_bytes(digest, 'big')}"
+
+
 def store_case(session, client: PacsClient, case_id: str) -> str:
     """Send the case's approved version to the PACS as a DICOM SEG; returns its SOP UID."""
     from compliance.export.dicom_seg import build_dicom_seg, validate_dataset
@@ -294,6 +302,9 @@ def store_case(session, client: PacsClient, case_id: str) -> str:
     creator = approval["signer"] if "^" in approval["signer"] else approval["signer"] + "^"
     seg = build_dicom_seg(sources, masks, records, content_creator=creator,
                           content_datetime=when,
+                          series_instance_uid=_stable_uid(session, case_id, "series"),
+                          sop_instance_uid=_stable_uid(session, case_id, "seg",
+                                                       meta.get("content_sha256", "")),
                           content_description=f"annotrace case {case_id} v{state['version']}")
     validate_dataset(seg)
     try:

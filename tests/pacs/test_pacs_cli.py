@@ -224,6 +224,11 @@ def test_store_approved_seg_back_then_qido_finds_it(cli, workspace, orthanc, sto
     entry = _audit(workspace, "pacs.store")[-1]
     assert entry["objects"] == [case_id]
     assert entry["details"]["sop_instance_uid"] == sop_uid
+    # Sending the same approved version again does not make a second SEG on the PACS
+    code, out, err = cli("pacs", "store", workspace.root, case_id, user="rev")
+    assert code == 0 and out.split()[3] == sop_uid, err
+    series = client.query_series(first.StudyInstanceUID)
+    assert [s["NumberOfSeriesRelatedInstances"] for s in series if s["Modality"] == "SEG"] == [1]
 
 
 def test_roles_are_refused_and_audited(cli, workspace, stored):
