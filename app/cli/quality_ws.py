@@ -232,6 +232,12 @@ def _unit_dice(output_map: np.ndarray, human_masks: dict[int, np.ndarray]) -> fl
     return min(dice(output_map == v, human_masks.get(v, empty)) for v in values)
 
 
+def unlabelled_cases(s, model: str) -> list[str]:
+    """Cases with a stored output of ``model`` and no label version at all (the pool)."""
+    return [c for c in s.model_output_cases(model)
+            if s.review_state(c, _checked=True)["state"] == "new"]
+
+
 def validated_units(s, model: str, task: str | None) -> tuple[list[dict], list[str]]:
     """(validated units, unlabelled case ids) of the cases with a stored output of ``model``.
 
@@ -334,7 +340,7 @@ def autolabel_workspace(s, model: str, batch: str | None = None) -> dict:
     batch = batch or f"batch-{len(auto.get('batches', {})) + 1}"
     if batch in auto.get("batches", {}):
         raise QualityWorkspaceError(f"batch {batch!r} exists already for model {model!r}")
-    _, pool = validated_units(s, model, None)
+    pool = unlabelled_cases(s, model)
     conf = [float(s.model_output(c, model)[0]["confidence"]) for c in pool]
     decisions = apply_threshold(cal, pool, conf)
     legend = auto_legend(model, cal.threshold, cal.bound)
@@ -387,7 +393,7 @@ def rank_workspace(s, model: str, diversity: float = 0.0) -> dict:
     from models.quality.ranking import rank_cases
 
     s.require("quality.read")
-    _, pool = validated_units(s, model, None)
+    pool = unlabelled_cases(s, model)
     scores = []
     for c in pool:
         meta = s.model_output(c, model)[0]
@@ -434,6 +440,10 @@ def drift_record(s, model: str, batch: str, partial: bool = False) -> dict:
         shape = auto_labels.layers[0].shape
         dices[case_id] = _unit_dice(
             _masks_to_map(a, shape), h) if a or h else 1.0
+    if not dices:
+        raise QualityWorkspaceError(
+            f"batch {batch!r}: none of its {len(info['spot_checks'])} spot-checked cases has a "
+            "human correction yet")
     if pending and not partial:
         raise QualityWorkspaceError(
             f"batch {batch!r}: {len(pending)} of {len(info['spot_checks'])} spot-checked "

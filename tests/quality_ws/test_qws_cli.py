@@ -184,7 +184,7 @@ def test_drift_alert_suspends_autolabel_until_recalibrated(scenario, capsys):
                                                 if d["decision"] == "auto")
     code, _, err = run(capsys, "drift", ws, "record", "--model", MODEL, "--batch", "b1",
                        *auth(pw, "ann"))
-    assert code == 2 and "no human correction yet" in err
+    assert code == 2 and "has a human correction yet" in err
     # the annotator corrects the spot checks: the auto contours were badly off
     ann = login(Workspace.open(ws), "ann")
     for cid in res["spot_checks"]:
