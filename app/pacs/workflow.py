@@ -284,11 +284,21 @@ def _stable_uid(session, case_id: str, kind: str, content: str = "") -> str:
     return f"2.25.{int.from_bytes(digest, 'big')}"
 
 
-def store_case(session, client: PacsClient, case_id: str) -> str:
-    """Send the case's approved version to the PACS as a DICOM SEG; returns its SOP UID."""
+def store_case(session, client: PacsClient, case_id: str, settings=None) -> str:
+    """Send the case's approved version to the PACS as a DICOM SEG; returns its SOP UID.
+
+    Refused when the site's ``allowed_export_formats`` setting does not list ``seg``.
+    """
     from compliance.export.dicom_seg import build_dicom_seg, validate_dataset
 
     session.require("pacs.store", [case_id])
+    if settings is None:
+        from app.settings import load_settings
+
+        settings = load_settings()
+    if "seg" not in settings["allowed_export_formats"]:
+        raise PacsConfigError("sending DICOM SEG is not allowed here (the allowed_export_formats "
+                              "setting does not list 'seg')")
     state = session.review_state(case_id)
     if state["state"] != "approved":
         raise PacsConfigError(f"case {case_id} is {state['state']}, not approved: only an "

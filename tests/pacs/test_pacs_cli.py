@@ -187,7 +187,7 @@ def test_server_killed_mid_retrieve_leaves_no_case(tmp_path, workspace, cli, col
 
 
 def test_store_approved_seg_back_then_qido_finds_it(cli, workspace, orthanc, stored,
-                                                   colin_dicom_series):
+                                                   colin_dicom_series, tmp_path):
     first = stored[0]
     code, out, err = cli("pacs", "retrieve", workspace.root, first.StudyInstanceUID,
                          first.SeriesInstanceUID, "--quiet", user="ann")
@@ -206,6 +206,13 @@ def test_store_approved_seg_back_then_qido_finds_it(cli, workspace, orthanc, sto
         s.approve(case_id, PASSWORDS["rev"])
     code, out, err = cli("pacs", "store", workspace.root, case_id, user="ann")
     assert code == 2 and "may not pacs.store" in err
+    site = tmp_path / "site.toml"
+    site.write_text('locked = ["allowed_export_formats"]\n[settings]\n'
+                    'allowed_export_formats = ["nifti"]\n')
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ANNOTRACE_SITE_CONFIG", str(site))
+        code, out, err = cli("pacs", "store", workspace.root, case_id, user="rev")
+    assert code == 2 and "allowed_export_formats" in err
     code, out, err = cli("pacs", "store", workspace.root, case_id, user="rev")
     assert code == 0, err
     sop_uid = out.split()[3]
@@ -221,6 +228,20 @@ def test_store_approved_seg_back_then_qido_finds_it(cli, workspace, orthanc, sto
     seg = hd.seg.Segmentation.from_dataset(got[0])
     assert seg.PatientID == "ANNOTRACE-TEST-7"
     assert int(seg.NumberOfFrames) == int(np.count_nonzero(brain.any(axis=(1, 2))))
+    # What came back from the PACS is a valid SEG whose mask lands on the case's voxels
+    import subprocess
+
+    from viewers.io.seg import read_dicom_seg
+    from viewers.volume import Volume
+
+    path = tmp_path / "back.seg.dcm"
+    got[0].save_as(path, enforce_file_format=True)
+    report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=120)
+    assert [ln for ln in (report.stdout + report.stderr).splitlines()
+            if ln.startswith("Error")] == []
+    reference = read_dicom(colin_dicom_series)
+    imported = read_dicom_seg(path, reference=Volume(reference.array, reference.affine_lps))
+    np.testing.assert_array_equal(imported.masks()[0], brain.astype(bool))
     entry = _audit(workspace, "pacs.store")[-1]
     assert entry["objects"] == [case_id]
     assert entry["details"]["sop_instance_uid"] == sop_uid
