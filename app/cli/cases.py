@@ -33,11 +33,18 @@ def run_import(args) -> int:
     from viewers.io import read_volume
 
     volume = read_volume(args.src, series_uid=args.series)
+    headers = None
+    if volume.source_format == "dicom":
+        # Kept (encrypted, without pixels) so that the case can later export as DICOM SEG
+        # referencing its source series.
+        from compliance.export.sources import series_header_bytes
+
+        headers = series_header_bytes(args.src, volume.series_uid) or None
     with open_session(args) as s:
         cid = s.import_case(volume.array, volume.affine_lps, modality=volume.modality,
                             series_uid=volume.series_uid, study_uid=volume.study_uid,
                             description=volume.description, source_format=volume.source_format,
-                            patient=volume.patient.as_dict())
+                            patient=volume.patient.as_dict(), dicom_headers=headers)
     print(cid)
     return 0
 

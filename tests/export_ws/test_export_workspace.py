@@ -175,3 +175,20 @@ def test_emergency_access_to_a_case_is_flagged_in_the_manifest(env, approved, tm
     assert flag["seq"] == grant.seq and flag["user_id"] == env.user_ids["admin"]
     assert flag["reason"] == "stroke team needs the prior scan" and flag["minutes"] == 15
     assert "case.open" in flag["actions"] and flag["ended"] is not None
+
+
+def test_a_case_imported_by_the_command_line_exports_as_seg(env, tmp_path):
+    """``annotrace case import`` keeps the series headers, so the SEG references the source."""
+    files = make_series(tmp_path / "ct", shape=(6, 16, 12))
+    code, stdout, err = env.cli("case", "import", env.path, tmp_path / "ct", user="ann")
+    assert code == 0, err
+    cid = stdout.strip()
+    masks = label_and_approve(env, cid)
+    out = tmp_path / "bundle"
+    code, _, err = env.cli("export", env.path, "--cases", cid, "--format", "seg", "--out", out,
+                           user="rev")
+    assert code == 0, err
+    seg = out / cid / "segmentation.dcm"
+    assert dciodvfy_errors(seg) == []
+    _, affine = case_grid(env, cid)
+    check_with_dcmqi(seg, series_reference(files), masks, affine, ["Liver", "Tumour"], tmp_path)
