@@ -1,4 +1,4 @@
-"""``annotrace pacs login|query|retrieve|store``: the hospital PACS over DICOMweb.
+"""``annotrace pacs login|logout|query|retrieve|store``: the hospital PACS over DICOMweb.
 
 The PACS is configured in the settings (``pacs_url``, ``pacs_auth``, ``pacs_ca_bundle``);
 ``--url``, ``--auth`` and ``--ca-bundle`` override them for one command. Secrets are stored by
@@ -59,6 +59,14 @@ def register(subparsers) -> None:
     login.add_argument("--password-file", metavar="FILE",
                        help="your workspace password (first line); asked for otherwise")
     login.set_defaults(func=run_login)
+
+    logout = sub.add_parser("logout", allow_abbrev=False,
+                            help="delete the stored PACS secret (keyring and/or workspace)")
+    logout.add_argument("workspace", nargs="?")
+    logout.add_argument("--url", help="DICOMweb base URL (default: the pacs_url setting)")
+    logout.add_argument("--user", help="your user name in the workspace")
+    logout.add_argument("--password-file", metavar="FILE")
+    logout.set_defaults(func=run_logout)
 
     q = sub.add_parser("query", allow_abbrev=False, help="search studies (QIDO-RS)",
                        description="Search the PACS for studies. Patient name matches exactly "
@@ -144,6 +152,26 @@ def run_login(args) -> int:
         stored = save_credential(url, credential, None, where)
     print(f"stored the PACS {auth} credential for {url} in the "
           f"{'OS keyring' if stored == 'keyring' else 'encrypted workspace'}")
+    return 0
+
+
+def run_logout(args) -> int:
+    from app.pacs.credentials import forget_credential
+    from app.settings import load_settings
+
+    url = args.url or load_settings()["pacs_url"]
+    if not url:
+        raise UsageError("no PACS URL: pass --url or set pacs_url in the settings")
+    if args.workspace and not args.user:
+        raise UsageError("--user is required with a workspace")
+    if args.workspace:
+        with open_session(args) as session:
+            removed = forget_credential(url, session)
+    else:
+        removed = forget_credential(url)
+    print(f"removed the PACS credential for {url} from the "
+          + " and the ".join("OS keyring" if r == "keyring" else "workspace" for r in removed)
+          if removed else f"no stored PACS credential for {url}")
     return 0
 
 

@@ -130,6 +130,32 @@ def load_credential(url: str, session=None) -> tuple[Credential, str] | None:
     return None
 
 
+def forget_credential(url: str, session=None) -> list[str]:
+    """Delete the stored credential for ``url`` from the keyring and/or the workspace.
+
+    Returns where one was removed (audited as ``pacs.logout`` when a session is given).
+    """
+    url = normalise_url(url)
+    removed = []
+    if keyring_usable():
+        import keyring
+        from keyring.errors import PasswordDeleteError
+
+        try:
+            if keyring.get_password(SERVICE, url) is not None:
+                keyring.delete_password(SERVICE, url)
+                removed.append("keyring")
+        except PasswordDeleteError:
+            pass
+    if session is not None:
+        _, path = _object(session, url)
+        if path.exists():
+            path.unlink()
+            removed.append("workspace")
+        session.audit("pacs.logout", details={"url": url, "removed": removed})
+    return removed
+
+
 def _parse(text: str, where: str) -> Credential:
     try:
         d = json.loads(text)

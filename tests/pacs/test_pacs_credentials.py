@@ -100,6 +100,17 @@ def test_headless_login_keeps_the_secret_encrypted_in_the_workspace(run, workspa
     assert SECRET not in json.dumps(logins)
 
 
+def test_logout_removes_the_workspace_credential(run, workspace, no_keyring, orthanc_auth):
+    run("pacs", "login", workspace.root, "--username", "pacsuser", "--secret-file", run.secret,
+        "--user", "ann", "--password-file", run.pw)
+    code, out, err = run("pacs", "logout", workspace.root, "--user", "ann", "--password-file",
+                         run.pw)
+    assert code == 0 and "from the workspace" in out, err
+    assert list((workspace.root / "pacs" / "credentials").glob("*.enc")) == []
+    code, _, err = run("pacs", "query", workspace.root, "--user", "ann", "--password-file", run.pw)
+    assert code == 2 and "pacs login" in err
+
+
 def test_another_user_does_not_get_my_workspace_credential(run, workspace, no_keyring,
                                                           orthanc_auth):
     run("pacs", "login", workspace.root, "--username", "pacsuser", "--secret-file", run.secret,
@@ -121,6 +132,8 @@ def test_desktop_login_uses_the_os_keyring(run, workspace, memory_keyring, ortha
     code, out, err = run("pacs", "query", workspace.root, "--patient-id", "NOBODY",
                          "--user", "ann", "--password-file", run.pw)
     assert code == 0, err
+    code, out, _ = run("pacs", "logout")
+    assert code == 0 and "OS keyring" in out and memory_keyring.entries == {}
 
 
 def test_wrong_or_missing_secret_is_a_clear_error(run, workspace, memory_keyring, tmp_path):
