@@ -149,3 +149,15 @@ def test_secret_on_the_command_line_is_refused(run):
     with pytest.raises(SystemExit) as exc:
         run("pacs", "login", "--username", "pacsuser", "--secret", SECRET)
     assert exc.value.code == 2
+
+
+def test_workspace_credential_survives_a_key_rotation(run, workspace, no_keyring, orthanc_auth):
+    run("pacs", "login", workspace.root, "--username", "pacsuser", "--secret-file", run.secret,
+        "--user", "ann", "--password-file", run.pw)
+    with workspace.login("admin", PASSWORDS["admin"]) as admin:
+        assert admin.rotate_keys(PASSWORDS["admin"]) >= 1
+    from compliance.workspace import Workspace
+
+    with Workspace.open(workspace.root).login("ann", PASSWORDS["ann"]) as ann:
+        cred, _ = load_credential(orthanc_auth.url, ann)
+    assert cred.secret == SECRET
