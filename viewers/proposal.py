@@ -78,6 +78,7 @@ class ProposalLayer:
         self.visible = True
         self.show_low_confidence = False
         self.low_threshold = DEFAULT_LOW_CONFIDENCE
+        self._summaries: dict = {}  # low threshold -> summary of the current labels
         #: emitted (no arguments) after labels, visibility, rejection or the toggle changed
         self.changed = Event()
 
@@ -145,6 +146,15 @@ class ProposalLayer:
         return table
 
     # -- content ----------------------------------------------------------------------------
+    def labels_changed(self) -> None:
+        """Call after writing :attr:`labels` (drops cached summaries, tells the views)."""
+        self._summaries.clear()
+        self.changed.emit()
+
+    def set_summary(self, summary: dict) -> None:
+        """Adopt a summary computed elsewhere (e.g. by the worker, off the GUI thread)."""
+        self._summaries[float(summary["case"]["low_threshold"])] = summary
+
     def pending_voxels(self) -> int:
         """Proposed voxels not yet accepted (0 once rejected)."""
         return 0 if self.rejected else int(np.count_nonzero(self.labels))
@@ -158,24 +168,37 @@ class ProposalLayer:
         included: where the model hesitated about the boundary).
         """
         low = self.low_threshold if low is None else float(low)
-        threshold = int(np.ceil(low * 255))
-        voxel_ml = float(np.prod(self.spacing_mm)) / 1000.0
-        flat = self.labels.reshape(-1)
-        conf = self.confidence.reshape(-1)
-        counts = np.bincount(flat, minlength=256)
-        conf_sum = np.bincount(flat, weights=conf, minlength=256)
-        low_mask = conf < threshold
-        low_counts = np.bincount(flat[low_mask], minlength=256)
+        if low not in self._summaries:
+            self._summaries[low] = summarize(self.labels, self.confidence, self.segments,
+                                             self.model_id, self.weights_sha256,
+                                             self.spacing_mm, low)
+        return self._summaries[low]
 
-        def stats(n, csum, nlow):
-            return {"voxels": int(n), "volume_ml": round(n * voxel_ml, 3),
-                    "mean_confidence": round(csum / n / 255.0, 4) if n else None,
-                    "low_confidence_fraction": round(nlow / n, 4) if n else None}
 
-        segments = {s.name: stats(int(counts[s.value]), float(conf_sum[s.value]),
-                                  int(low_counts[s.value])) for s in self.segments}
-        case = stats(int(counts[1:].sum()), float(conf_sum[1:].sum()), int(low_counts[1:].sum()))
-        case["uncertain_voxels"] = int(low_mask.sum())
-        case["low_threshold"] = low
-        return {"model_id": self.model_id, "weights_sha256": self.weights_sha256,
-                "case": case, "segments": segments}
+def summarize(labels, confidence, segments, model_id: str, weights_sha256: str,
+              spacing_mm=(1.0, 1.0, 1.0), low: float = DEFAULT_LOW_CONFIDENCE) -> dict:
+    """The summary of :meth:`ProposalLayer.summary` from plain arrays (any thread).
+
+    ``segments``: objects with ``value`` and ``name``.
+    """
+    threshold = int(np.ceil(low * 255))
+    voxel_ml = float(np.prod(spacing_mm)) / 1000.0
+    flat = np.asarray(labels, dtype=np.uint8).reshape(-1)
+    conf = np.asarray(confidence).reshape(-1)
+    counts = np.bincount(flat, minlength=256)
+    conf_sum = np.bincount(flat, weights=conf, minlength=256)
+    low_mask = conf < threshold
+    low_counts = np.bincount(flat[low_mask], minlength=256)
+
+    def stats(n, csum, nlow):
+        return {"voxels": int(n), "volume_ml": round(n * voxel_ml, 3),
+                "mean_confidence": round(csum / n / 255.0, 4) if n else None,
+                "low_confidence_fraction": round(nlow / n, 4) if n else None}
+
+    per_segment = {s.name: stats(int(counts[s.value]), float(conf_sum[s.value]),
+                                 int(low_counts[s.value])) for s in segments}
+    case = stats(int(counts[1:].sum()), float(conf_sum[1:].sum()), int(low_counts[1:].sum()))
+    case["uncertain_voxels"] = int(low_mask.sum())
+    case["low_threshold"] = low
+    return {"model_id": model_id, "weights_sha256": weights_sha256,
+            "case": case, "segments": per_segment}

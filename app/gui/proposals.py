@@ -27,6 +27,7 @@ workspace (viewer-only mode) nothing is audited.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -34,7 +35,7 @@ import time
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMenu, QProgressBar,
+from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMenu, QProgressBar,
                                QPushButton, QToolBar, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
@@ -100,10 +101,21 @@ class ProposalWorker:
 
             self.events.put(("cancelled" if isinstance(exc, Cancelled) else "failed", exc))
         else:
-            self.events.put(("done", result))
+            from app.gui.proposal_process import with_summary
+
+            self.events.put(("done", with_summary(result, self.affine_lps)))
 
     def is_running(self) -> bool:
-        return self.thread.is_alive()
+        return self.thread.is_alive() or not self.events.empty()
+
+    def poll(self) -> list:
+        """New ``(kind, payload)`` events (see ProcessJob.poll)."""
+        out = []
+        while True:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                return out
 
 
 class SummaryPanel(QWidget):
@@ -165,6 +177,7 @@ class ProposalController(QObject):
         self.timer.timeout.connect(self._drain)
         self.last_timings: dict = {}
         self.error: str | None = None  # the last failure, one line
+        self.process = None  # the ProposalProcess, started at the first real proposal
 
     # -- helpers ----------------------------------------------------------------------------
     @property
@@ -227,7 +240,7 @@ class ProposalController(QObject):
             return None
         self.worker_spec = model
         self.error = None
-        self.worker = ProposalWorker(model, vol.array, vol.affine_lps, self.propose_fn, **options)
+        self.worker = self._make_worker(model, vol, options)
         self._worker_volume = vol
         name = getattr(model, "model_id", str(model))
         self.panel.show_layer(None, running=f"Running {name}…")
@@ -240,6 +253,25 @@ class ProposalController(QObject):
         self._refresh()
         return self.worker
 
+    def _make_worker(self, model, vol, options):
+        """A job in the proposal process; a thread when a propose function was set (tests)
+        or when ANNOTRACE_PROPOSAL_THREAD=1 (e.g. where processes cannot be spawned)."""
+        if self.propose_fn is not None or os.environ.get("ANNOTRACE_PROPOSAL_THREAD") == "1":
+            return ProposalWorker(model, vol.array, vol.affine_lps, self.propose_fn, **options)
+        from app.gui.proposal_process import ProcessJob, ProposalProcess
+
+        if self.process is None or not self.process.alive():
+            self.process = ProposalProcess()
+        return ProcessJob(self.process, model, vol.array, vol.affine_lps, **options)
+
+    def close(self) -> None:
+        """End the proposal process (the window is closing)."""
+        if self.worker is not None:
+            self.worker.cancel()
+        if self.process is not None:
+            self.process.close()
+            self.process = None
+
     def cancel(self) -> None:
         if self.worker is not None and self.worker.is_running():
             self.worker.cancel()
@@ -251,11 +283,7 @@ class ProposalController(QObject):
             self.timer.stop()
             return
         latest = None
-        while True:
-            try:
-                kind, payload = worker.events.get_nowait()
-            except queue.Empty:
-                break
+        for kind, payload in worker.poll():
             if kind == "progress":
                 latest = payload
                 continue
@@ -287,12 +315,14 @@ class ProposalController(QObject):
         self.panel.show_layer(self.layer)
         self._refresh()
 
-    def _show_proposal(self, proposal, elapsed: float) -> None:
+    def _show_proposal(self, payload, elapsed: float) -> None:
+        proposal, summary = payload
         vol = self.window.volume
         defs = [(s.value, s.name, s.code) for s in proposal.segments]
         layer = ProposalLayer.from_arrays(proposal.labels, proposal.confidence, defs,
                                           proposal.model_id, proposal.weights_sha256,
                                           tuple(vol.spacing_mm), self.window.segmentation)
+        layer.set_summary(summary)
         self.set_layer(layer)
         s = layer.summary()
         self._audit("proposal.generated", {
@@ -529,6 +559,10 @@ def install_proposals(window) -> ProposalController:
     loaded = getattr(window, "volume_loaded", None)
     if loaded is not None:
         loaded.connect(ctl._on_volume_loaded)
+    window.destroyed.connect(lambda *_: ctl.close())
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(ctl.close)
     ctl._refresh()
     window.proposals = ctl
     return ctl

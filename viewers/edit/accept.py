@@ -52,7 +52,7 @@ class ProposalPatch:
         new = np.broadcast_to(np.asarray(new, dtype=np.uint8), old.shape)
         diff = LayerDiff.from_changes(-2, layer.shape, flat_index, old, new)
         flat[flat_index] = new
-        layer.changed.emit()
+        layer.labels_changed()
         return cls(layer, diff)
 
     @property
@@ -66,12 +66,12 @@ class ProposalPatch:
     def undo(self) -> None:
         if self.diff is not None:
             self.diff.apply(self.layer.labels, "old")
-        self.layer.changed.emit()
+        self.layer.labels_changed()
 
     def redo(self) -> None:
         if self.diff is not None:
             self.diff.apply(self.layer.labels, "new")
-        self.layer.changed.emit()
+        self.layer.labels_changed()
 
 
 class _Rejection:
