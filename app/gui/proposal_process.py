@@ -101,12 +101,10 @@ def _child_main(requests, events, cancel) -> None:  # runs in the child process
         os.nice(10)  # the window's thread wins the CPU over inference on a busy machine
     except (AttributeError, OSError):
         pass
-    try:
-        import torch
-
-        torch.set_num_threads(_child_threads())
-    except ImportError:  # a model without torch would still run
-        pass
+    # torch reads these when it is first imported (by the model, not here: a child that
+    # only ever runs a model without torch never pays for importing it)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(_child_threads()))
     from models.errors import Cancelled
     from models.run import propose
 

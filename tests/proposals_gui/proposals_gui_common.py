@@ -69,3 +69,27 @@ def fake_proposal(volume, model_id="fake@1", sha="cd" * 32):
     conf = np.where(np.abs(r - min(volume.shape) / 4) < 2, 150, 250).astype(np.uint8)
     return Proposal(labels, conf, volume.affine_lps, (SegmentInfo(1, "brain", "12738006"),),
                     model_id, sha)
+
+
+class SlowModel:
+    """A stand-in model for the proposal process: many progress steps, then a ball (or an
+    error). Picklable, so it travels to the spawned child like a ModelSpec."""
+
+    model_id = None
+
+    def __init__(self, steps=400, fail: str | None = None):
+        self.steps, self.fail = steps, fail
+
+    def propose(self, images, affine_lps, progress=None, fast=True, **kw):
+        import time
+
+        from models.errors import ModelError
+        from viewers.volume import Volume
+
+        for n in range(self.steps):
+            if progress is not None:
+                progress(n + 1, self.steps, "inference")
+            time.sleep(0.01)
+        if self.fail:
+            raise ModelError("slow", self.fail)
+        return fake_proposal(Volume(np.asarray(images), affine_lps), "slow@1", "ef" * 32)

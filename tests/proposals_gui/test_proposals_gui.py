@@ -222,3 +222,32 @@ def test_workspace_audit_and_permissions(qtbot, tmp_path):
 def _controller(session, case_id):
     return SimpleNamespace(session=session, case_id=case_id, user_label=f"user:{session.user_id}",
                            confirm_leave=lambda: True, close=lambda: None)
+
+
+def test_proposal_process_runs_cancels_and_reports_errors(qtbot, tmp_path):
+    """The real path of the window: a spawned child process, shared-memory results."""
+    from proposals_gui_common import SlowModel
+
+    window, ctl = make_window(qtbot, tmp_path, colin_crop(32))
+    try:
+        ctl.propose(SlowModel(steps=3000))
+        assert ctl.process is not None and ctl.process.alive()
+        qtbot.waitUntil(lambda: ctl.progress.maximum() == 3000, timeout=60000)
+        ctl.cancel()
+        _wait_done(qtbot, ctl, timeout=30000)
+        assert ctl.layer is None and "cancelled" in window.statusBar().currentMessage()
+
+        ctl.propose(SlowModel(steps=5, fail="weights do not fit the network"))
+        _wait_done(qtbot, ctl, timeout=30000)
+        assert ctl.error == "slow: weights do not fit the network"  # one line, exit_code kept
+
+        proc = ctl.process
+        ctl.propose(SlowModel(steps=5))
+        _wait_done(qtbot, ctl, timeout=30000)
+        assert ctl.process is proc  # the same child, kept between proposals
+        layer = ctl.layer
+        np.testing.assert_array_equal(layer.labels, fake_proposal(window.volume).labels)
+        assert layer.model_id == "slow@1" and layer.summary()["case"]["voxels"] > 0
+    finally:
+        ctl.close()
+    assert not proc.alive()
