@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 from app.cli.output import print_json
-from app.cli.workspace import add_auth, open_session
+from app.cli.workspace import add_auth, open_session, password
 
 
 def register(subparsers) -> None:
@@ -60,7 +60,8 @@ def _progress(quiet: bool):
 
 
 def run(args) -> int:
-    from app.workspace_models import train
+    from app.workspace_models import fine_tune_plan, prepare, register_result
+    from compliance.errors import SessionLocked
     from models.errors import Cancelled
 
     _check(args)
@@ -71,13 +72,20 @@ def run(args) -> int:
 
     with open_session(args) as s:
         try:
-            record = train(s, args.from_model, steps=args.steps, holdout=args.holdout,
-                           seed=args.seed, name=args.name, progress=_progress(args.quiet),
-                           validation_progress=None, log=log)
+            plan = prepare(s, args.from_model, args.name, log)
+            result = fine_tune_plan(plan, args.steps, args.holdout, args.seed,
+                                    progress=_progress(args.quiet), log=log)
         except (KeyboardInterrupt, Cancelled):
             s.audit("model.train_cancelled", details={"parent": args.from_model})
             print("\nannotrace: training cancelled; nothing registered", file=sys.stderr)
             return 130
+        try:
+            record = register_result(s, plan, result, args.holdout, args.seed)
+        except SessionLocked:
+            # A run longer than the idle lock: re-authenticate (audited) instead of losing
+            # the trained weights; they are still only in memory.
+            s.unlock(password(args, "Session locked during training; password: "))
+            record = register_result(s, plan, result, args.holdout, args.seed)
     if args.json:
         print_json(record, indent=2)
         return 0

@@ -104,3 +104,61 @@ def test_fewer_than_two_approved_cases_is_one_line_and_exit_2(ws, tmp_path, caps
                  *_auth(tmp_path, "admin")]) == 2
     assert "may not model.train" in capsys.readouterr().err
     assert not (ws.root / "models" / "v").exists()
+
+
+def test_ctrl_c_stops_annotrace_train_and_registers_nothing(approved_ws, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    ws, _ = approved_ws
+    with ws.login("rev", PASSWORDS["rev"]) as rev:
+        before = len(modelstore.list_versions(rev))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli.main", "train", str(ws.root), "--from-model",
+         "brainmask-unet", "--steps", "5000", *_auth(tmp_path, "rev")],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        # a shell's background job would ignore SIGINT; a terminal's Ctrl-C does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    err = []
+    while not any("training: 1/5000" in line for line in err):
+        line = proc.stderr.readline()
+        assert line, "".join(err)
+        err.append(line)
+    proc.send_signal(signal.SIGINT)
+    out, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 130, "".join(err) + rest
+    assert "training cancelled; nothing registered" in rest and out == ""
+    with ws.login("rev", PASSWORDS["rev"]) as rev:
+        assert len(modelstore.list_versions(rev)) == before
+    assert audit_entries(ws, "model.train_cancelled")
+
+
+def test_a_session_that_locked_during_training_re_authenticates_and_registers(
+        approved_ws, tmp_path, capsys, monkeypatch):
+    import app.workspace_models as wm
+
+    ws, _ = approved_ws
+    sessions = []
+    real_prepare, real_fine_tune = wm.prepare, wm.fine_tune_plan
+
+    def prepare(session, *args, **kwargs):
+        sessions.append(session)
+        return real_prepare(session, *args, **kwargs)
+
+    def fine_tune_plan(*args, **kwargs):
+        result = real_fine_tune(*args, **kwargs)
+        sessions[0].lock(reason="idle")  # as a run longer than idle_lock_minutes does
+        return result
+
+    monkeypatch.setattr(wm, "prepare", prepare)
+    monkeypatch.setattr(wm, "fine_tune_plan", fine_tune_plan)
+    code = main(["train", str(ws.root), "--from-model", "brainmask-unet", "--steps", "1",
+                 "--holdout", "0", "--quiet", "--json", "--name", "after-lock",
+                 *_auth(tmp_path, "rev")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["name"] == "after-lock"
+    actions = [e["action"] for e in audit_entries(ws, "session.unlock")]
+    assert actions and audit_entries(ws, "model.train")[-1]["details"]["model"] == \
+        "after-lock@1"
