@@ -122,10 +122,13 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        import torch
+        from app.gui.proposal_process import _child_threads
 
-        print(f"volume {window.volume.shape} (k, j, i), torch threads {torch.get_num_threads()}, "
-              f"{os.cpu_count()} CPUs; timer {TICK_MS} ms; target max gap < 100 ms")
+        mode = ("thread" if os.environ.get("ANNOTRACE_PROPOSAL_THREAD") == "1"
+                else f"process ({_child_threads()} CPU threads)")
+        print(f"volume {window.volume.shape} (k, j, i), proposal in a {mode}, "
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; timer {TICK_MS} ms; "
+              "target max gap < 100 ms")
         for r in results:
             note = " (includes importing torch/MONAI)" if r["run"] == 1 else ""
             print(f"run {r['run']}: {r['model']} proposal {r['proposal_s']:.2f} s{note}; "
