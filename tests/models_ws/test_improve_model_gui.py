@@ -114,3 +114,36 @@ def test_cancel_in_the_dialog_registers_nothing(window, approved_ws, qtbot):
         assert dialog.job.wait(10) and dialog.record is None
         assert len(modelstore.list_versions(rev)) == before
         assert dialog.start_button.isEnabled()
+
+
+def test_a_session_locked_during_training_keeps_the_result_until_register(window, approved_ws,
+                                                                          qtbot, monkeypatch):
+    import app.workspace_models as wm
+
+    ws, _ = approved_ws
+    real = wm.fine_tune_plan
+    install_improve_model(window)
+    with ws.login("rev", PASSWORDS["rev"]) as rev:
+
+        def fine_tune_plan(*args, **kwargs):
+            result = real(*args, **kwargs)
+            rev.lock(reason="idle")  # the window's idle timer, during a long run
+            return result
+
+        monkeypatch.setattr(wm, "fine_tune_plan", fine_tune_plan)
+        window.attach(StandInController(rev, ws.root))
+        window.improve_model_action.trigger()
+        dialog = window.improve_model_dialog
+        dialog.steps.setValue(1)
+        dialog.holdout.setValue(0.0)
+        dialog.name.setText("locked-run")
+        dialog.start_button.click()
+        qtbot.waitUntil(lambda: dialog.job is not None and not dialog.job.running,
+                        timeout=120_000)
+        assert dialog.record is None and dialog.pending is not None
+        assert dialog.register_button.isVisible() and "locked" in dialog.status.text()
+        rev.unlock(PASSWORDS["rev"])
+        dialog.register_button.click()
+        assert dialog.record is not None and dialog.record["name"] == "locked-run"
+        assert not dialog.register_button.isVisible()
+        dialog.close()
