@@ -55,7 +55,17 @@ EXCLUDES = [
     "torch.utils.tensorboard", "tensorboard", "tensorboardX", "triton", "torchvision",
     "sphinx", "docutils", "matplotlib.backends.backend_tkagg", "matplotlib.backends._tkagg",
     "matplotlib.tests", "numpy.tests", "scipy.tests", "skimage.data.tests",
+    # Only torch's C++-extension JIT (torch.utils.cpp_extension) and packaging tools use
+    # setuptools; in the graph, PyInstaller's setuptools runtime hook imports it at every
+    # start (~0.1 s) for nothing.
+    "setuptools", "pkg_resources", "_distutils_hack", "distutils", "pip",
 ]
+
+#: Modules as plain .pyc files in the folder, not in the PYZ archive inside the executable:
+#: PyInstaller's frozen importer reopens the executable for every module it loads from the
+#: archive, which cost ~1 s more than the venv at GUI start (~800 modules); from files, imports
+#: run as fast as in a virtual environment.
+NOARCHIVE = True
 
 
 def our_hiddenimports() -> list[str]:
@@ -108,6 +118,39 @@ def deepbet_weights() -> list[tuple[str, str]]:
             out.append((str(Path(dist.locate_file(f)).resolve()), str(Path(*f.parts[:-1]))))
     if len(out) != 2:
         raise SystemExit("annotrace spec: deepbet's weights (data/models/*.pt) not found")
+    return out
+
+
+#: OpenVINO loads its device plugins and model frontends with dlopen at run time (nothing
+#: links them, and contrib has no openvino hook): name the ones ``--backend openvino`` needs --
+#: the CPU plugin with its TBB/hwloc helpers, AUTO/HETERO/BATCH dispatch, the IR and PyTorch
+#: frontends. GPU/NPU plugins (50 MB) and the ONNX/Paddle/TF Lite/GGUF frontends stay out.
+OPENVINO_LIBS = ("libopenvino_intel_cpu_plugin.so", "libopenvino_auto_plugin.so",
+                 "libopenvino_auto_batch_plugin.so", "libopenvino_hetero_plugin.so",
+                 "libopenvino_ir_frontend.so.*", "libopenvino_pytorch_frontend.so.*",
+                 "libhwloc.so.*", "libtbbbind_2_5.so.*", "libtbbmalloc.so.*")
+
+
+def our_binaries() -> list[tuple[str, str]]:
+    """OpenVINO's run-time plugins, next to libopenvino where it looks for them (Linux).
+
+    Windows and macOS wheels name these files differently (``.dll``/``.dylib``, in
+    ``openvino/libs``): the same patterns with their suffixes are tried there.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("openvino")
+    if spec is None or not spec.submodule_search_locations:
+        return []  # built without openvino: --backend openvino then reports it is missing
+    libs = Path(list(spec.submodule_search_locations)[0]) / "libs"
+    out = []
+    for pattern in OPENVINO_LIBS:
+        stem = pattern.split(".so")[0]
+        for found in sorted(set(libs.glob(pattern)) | set(libs.glob(stem + ".dll"))
+                            | set(libs.glob(stem + "*.dylib"))):
+            out.append((str(found), "openvino/libs"))
+    if not any("intel_cpu_plugin" in src for src, _ in out):
+        raise SystemExit(f"annotrace spec: OpenVINO's CPU plugin not found in {libs}")
     return out
 
 

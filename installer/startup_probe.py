@@ -23,13 +23,19 @@ import sys
 import time
 
 PROBE_ENV = "ANNOTRACE_STARTUP_PROBE"
+#: When also set, the names of every module imported by the first paint go to this file.
+MODULES_ENV = "ANNOTRACE_STARTUP_PROBE_MODULES"
 MARK = "annotrace-startup-painted"
+#: Printed when the probe itself runs: the interpreter is up (in the build: after the
+#: bootloader and PyInstaller's own runtime hooks), none of annotrace is imported yet.
+PYTHON_MARK = "annotrace-startup-python"
 
 
 def install() -> bool:
     """Wrap ``build_window`` when the probe is asked for; returns whether it was installed."""
     if not os.environ.get(PROBE_ENV):
         return False
+    print(f"{PYTHON_MARK} {time.monotonic():.6f}", file=sys.stderr, flush=True)
     import app.gui.application as application  # os/sys/pathlib only: no Qt yet
 
     original = application.build_window
@@ -52,6 +58,10 @@ def install() -> bool:
 
         def _report():
             print(f"{MARK} {time.monotonic():.6f}", file=sys.stderr, flush=True)
+            modules_file = os.environ.get(MODULES_ENV)
+            if modules_file:
+                with open(modules_file, "w", encoding="utf-8") as handle:
+                    handle.write("\n".join(sorted(sys.modules)) + "\n")
             QApplication.instance().quit()
 
         def on_loaded(*_):

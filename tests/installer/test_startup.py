@@ -64,6 +64,9 @@ def test_startup_probe_reports_the_first_paint_after_the_image_is_shown(tmp_path
               if line.startswith(bench_startup.MARK)]
     assert len(stamps) == 1
     assert start < float(stamps[0][1]) < end
+    python_up = [float(line.split()[1]) for line in result.stderr.splitlines()
+                 if line.startswith(bench_startup.PYTHON_MARK)]
+    assert len(python_up) == 1 and start < python_up[0] < float(stamps[0][1])
 
 
 def test_startup_probe_is_inert_without_its_variable(monkeypatch):
