@@ -144,6 +144,9 @@ class WorkspaceController(ReviewMixin):
         if ctl is not None:
             ctl.recorded.connect(self._on_record)
         window.volume_loaded.connect(self._on_volume_loaded)
+        admin = getattr(window, "admin_actions", None)
+        if admin is not None:
+            admin.emergency_changed.connect(self._on_emergency_changed)
         self.refresh_worklist()
         self.update_info()
         if self.worklist.unsaved:
@@ -276,6 +279,24 @@ class WorkspaceController(ReviewMixin):
                                                  else ", no saved version yet"))
         self.case_opened.emit(case_id)
         return True
+
+    def _on_emergency_changed(self, grant) -> None:
+        """A grant that ended takes the case it opened off the screen (the role alone may
+        not read images)."""
+        if grant is None and self.case_id is not None and not self.may("case.open"):
+            self.close_case()
+            self._status("Emergency access ended: the case was closed")
+
+    def close_case(self) -> None:
+        """Stop showing the open case (unsaved work stays in the journal)."""
+        if self._journal_stale and self.may("journal"):
+            self.write_journal()
+        self._release_segmentation()
+        self.case_id = self.case_record = self.base_version = self._base_labels = None
+        self.dirty = self._journal_stale = False
+        self.window.clear_volume()
+        self.window.setWindowTitle(f"annotrace — {self.session.name}")
+        self.update_info()
 
     def _load_version(self, case_id, version):
         if version is None:
@@ -557,6 +578,12 @@ class WorkspaceController(ReviewMixin):
         except ComplianceError:
             pass
         self._release_segmentation()
+        admin = getattr(self.window, "admin_actions", None)
+        if admin is not None:
+            try:
+                admin.emergency_changed.disconnect(self._on_emergency_changed)
+            except (RuntimeError, TypeError):
+                pass
         for dock in (self.worklist_dock, self.info_dock):
             self.window.removeDockWidget(dock)
             dock.deleteLater()

@@ -60,6 +60,8 @@ def test_admin_opens_a_case_only_under_emergency_access(window, ws, login, case_
     clock.t += 3 * 60
     actions.timer.timeout.emit()
     assert not actions.banner.isVisible() and actions.emergency_action.isEnabled()
+    # the image read under the grant leaves the screen with it
+    assert window.volume is None and controller.case_id is None
     entries = ws.login("aud", pw["aud"]).read_audit(user="admin")
     start = next(e for e in entries if e["action"] == "emergency.start")
     flagged = [e["action"] for e in entries if e["details"].get("emergency") == start["seq"]]
