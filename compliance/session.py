@@ -285,6 +285,24 @@ class Session(CaseStore, ReviewOps, AdminOps):
         if self._audit_keys is not None and self.frozen is None:
             self.ws.audit_log.append([rec], self._audit_keys)
 
+    # -- encrypted objects of other layers -------------------------------------------------
+    def write_private(self, oid: str, version: int, path, plaintext: bytes,
+                      create_only: bool = False) -> bool:
+        """Encrypt ``plaintext`` as workspace object ``oid``/``version`` at ``path``.
+
+        For the records other layers keep in the workspace (PACS headers and credentials,
+        model versions); the caller checks the permission of what it stores. Keys never
+        leave the session.
+        """
+        self._check_open()
+        return self.ws.write_object(self._keys, self.key_gen, oid, version, path, plaintext,
+                                    create_only=create_only)
+
+    def read_private(self, oid: str, version: int | None, path) -> bytes:
+        """Decrypt an object written by :meth:`write_private` (``version`` None: mutable)."""
+        self._check_open()
+        return self.ws.read_object(self._keys, oid, version, path)
+
     # -- keys for the export layer --------------------------------------------------------
     def export_keys(self) -> "ExportKeys":
         """What :mod:`compliance.export` needs to sign and de-identify a bundle.

@@ -95,7 +95,7 @@ def save_credential(url: str, credential: Credential, session=None, where: str =
         path.parent.mkdir(parents=True, exist_ok=True)
         # Session keeps its keys private; the workspace's object API is what every other
         # encrypted record uses (cases, journals), so the secret gets the same protection.
-        session.ws.write_object(session._keys, session.key_gen, oid, 0, path,
+        session.write_private(oid, 0, path,
                                 json.dumps(credential.as_json()).encode())
     else:
         raise PacsError(f"unknown credential store {where!r} (auto, keyring, workspace)")
@@ -125,7 +125,7 @@ def load_credential(url: str, session=None) -> tuple[Credential, str] | None:
         oid, path = _object(session, url)
         if path.exists():
             session.require("pacs.query")
-            return _parse(session.ws.read_object(session._keys, oid, 0, path).decode(),
+            return _parse(session.read_private(oid, 0, path).decode(),
                           "workspace"), "workspace"
     return None
 

@@ -173,7 +173,7 @@ def retrieve_case(session, client: PacsClient, study_uid: str, series_uid: str, 
         raise
     oid, path = _sources_object(session, case_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    session.ws.write_object(session._keys, session.key_gen, oid, 0, path, headers)
+    session.write_private(oid, 0, path, headers)
     session.audit("pacs.retrieve", [case_id], details={**hashed, "url": client.config.url,
                                                        "instances": n, "outcome": "imported"})
     return case_id
@@ -228,7 +228,7 @@ def source_headers(session, case_id: str) -> list:
 
     oid, path = _sources_object(session, case_id)
     try:
-        return unpack_headers(session.ws.read_object(session._keys, oid, 0, path))
+        return unpack_headers(session.read_private(oid, 0, path))
     except NotFoundError:
         raise PacsConfigError(f"case {case_id} was not retrieved from a PACS: its source DICOM "
                               "headers are not in the workspace") from None
