@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="brainmask-unet")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs in one window (the first one also imports torch/MONAI)")
+    parser.add_argument("--baseline-s", type=float, default=5.0,
+                        help="first measure the same timers this long without a proposal")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="after the runs, save the window with the proposal shown (outlines "
@@ -66,6 +68,28 @@ def main(argv=None) -> int:
     spec = next(s for s in ctl.models() if s.name == args.model)
     _ = spec.weights_sha256  # hashed once, before timing (the registry caches it)
 
+    def baseline(seconds: float) -> dict:
+        """The same timers without a proposal: the machine's own noise floor."""
+        ticks: list[float] = []
+        tick, scroll = QTimer(), QTimer()
+        tick.setInterval(TICK_MS)
+        tick.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        view = window.views[0]
+        scroll.setInterval(50)
+        scroll.timeout.connect(lambda: view.set_slice((view.slice_index + 1)
+                                                      % view.slice_geometry.num_slices))
+        loop = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        tick.start()
+        scroll.start()
+        loop.exec()
+        tick.stop()
+        scroll.stop()
+        gaps = np.diff(np.asarray(ticks)) * 1000.0
+        return {"max_gap_ms": round(float(gaps.max()), 1),
+                "p99_gap_ms": round(float(np.percentile(gaps, 99)), 1)}
+
+    floor = baseline(args.baseline_s) if args.baseline_s > 0 else None
     results = []
     for run in range(args.repeat):
         ticks: list[float] = []
@@ -115,12 +139,15 @@ def main(argv=None) -> int:
         if args.screenshot and run == args.repeat - 1:
             ctl.set_show_low_confidence(True)
             window.state.set_point([90, 108, 100])  # i, j, k: through the brain's middle
-            for _ in range(20):
-                app.processEvents()
+            # Let the views paint through the event loop: a processEvents() loop while other
+            # Python threads exist (the queue's feeder) can abort PySide6 (app/gui/loader.py).
+            settle = QEventLoop()
+            QTimer.singleShot(300, settle.quit)
+            settle.exec()
             window.grab().save(args.screenshot)
         ctl.set_layer(None)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"baseline": floor, "runs": results}, indent=2))
     else:
         from app.gui.proposal_process import _child_threads
 
@@ -129,12 +156,16 @@ def main(argv=None) -> int:
         print(f"volume {window.volume.shape} (k, j, i), proposal in a {mode}, "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; timer {TICK_MS} ms; "
               "target max gap < 100 ms")
+        if floor:
+            print(f"baseline without a proposal ({args.baseline_s:g} s): max gap "
+                  f"{floor['max_gap_ms']:.1f} ms, p99 {floor['p99_gap_ms']:.1f} ms")
         for r in results:
             note = " (includes importing torch/MONAI)" if r["run"] == 1 else ""
             print(f"run {r['run']}: {r['model']} proposal {r['proposal_s']:.2f} s{note}; "
                   f"max gap {r['max_gap_ms']:.1f} ms, p99 {r['p99_gap_ms']:.1f} ms, "
                   f"median {r['median_gap_ms']:.1f} ms; {r['frames_rendered']} frames rendered; "
                   f"worst gaps (s after start, ms) {r['worst_gaps_at_s']}")
+    ctl.close()  # ends the proposal process and its queue threads (as quitting the app does)
     window.close()
     return 0
 

@@ -186,6 +186,13 @@ class ProposalProcess:
             if self.process.is_alive():
                 self.process.terminate()
                 self.process.join(timeout)
+        # End the queues' feeder threads now: a Python thread still alive when the
+        # interpreter finalizes has made PySide6 6.12 abort in its exit GC ("none_dealloc").
+        for q in (self.requests, self.events):
+            if self.process.is_alive():  # (never blocks on a pipe nobody reads)
+                q.cancel_join_thread()
+            q.close()
+            q.join_thread()
 
 
 class ProcessJob:

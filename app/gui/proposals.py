@@ -497,6 +497,7 @@ def install_proposals(window) -> ProposalController:
     ctl.propose_menu.aboutToShow.connect(lambda: _fill_models_menu(ctl, ctl.propose_menu))
     bar = QToolBar("Proposals", window)
     bar.setObjectName("proposals_toolbar")
+    window.addToolBarBreak()  # its own row: behind the Edit bar's overflow nobody finds Accept
     window.addToolBar(bar)
 
     def action(name, text, shortcut, slot, checkable=False, tip=None):
@@ -559,7 +560,7 @@ def install_proposals(window) -> ProposalController:
     loaded = getattr(window, "volume_loaded", None)
     if loaded is not None:
         loaded.connect(ctl._on_volume_loaded)
-    window.destroyed.connect(lambda *_: ctl.close())
+    # (no window.destroyed hook: a Python slot running in the exit GC made PySide6 abort)
     app = QApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(ctl.close)
