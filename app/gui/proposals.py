@@ -419,13 +419,13 @@ class ProposalController(QObject):
         if not positive and layer.labels[k, j, i] == 0:
             self.message("Ctrl+Shift+click inside the proposal to remove a wrong part")
             return None
-        mine = layer.labels == value
-        conf = layer.confidence.astype(np.float32) / 255.0
-        prob = np.where(mine, conf, 1.0 - conf)
         click = Click((k, j, i), positive)
         history = [c for v, c in self.clicks if v == value]
-        edit = refine(mine.astype(np.uint8), self.window.volume.array, click,
-                      tuple(self.window.volume.spacing_mm), probability=prob, value=1,
+        # refine() reads the labels and the probability only in a window around the click:
+        # hand it the layer's arrays as they are, and the probability computed per window
+        edit = refine(layer.labels, self.window.volume.array, click,
+                      tuple(self.window.volume.spacing_mm),
+                      probability=_WindowProbability(layer, value), value=value,
                       history=history)
         self.clicks.append((value, click))
         cmd = refine_proposal(ed, layer, edit.box, edit.changed, value if positive else 0)
@@ -461,6 +461,17 @@ class ProposalController(QObject):
         self.actions["reject"].setEnabled(has)
         self.propose_menu.setEnabled(not running)
         self.actions["cancel"].setEnabled(running)
+
+
+class _WindowProbability:
+    """The model's probability of ``value``, computed only for the window asked for."""
+
+    def __init__(self, layer: ProposalLayer, value: int):
+        self.layer, self.value = layer, value
+
+    def __getitem__(self, box):
+        conf = self.layer.confidence[box].astype(np.float32) / 255.0
+        return np.where(self.layer.labels[box] == self.value, conf, 1.0 - conf)
 
 
 def _fill_models_menu(ctl: ProposalController, menu: QMenu) -> None:
