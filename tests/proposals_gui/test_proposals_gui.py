@@ -194,7 +194,7 @@ def test_workspace_audit_and_permissions(qtbot, tmp_path):
     _wait_done(qtbot, ctl)
     n = int(np.count_nonzero(ctl.layer.labels))
     ctl.accept("all")
-    ctl.reject()  # nothing left: no command, no record
+    ctl.reject()  # dismisses what is left of it (nothing here): recorded with 0 voxels
 
     rev = ws.login("rev", "second reader pw")
     window.workspace = _controller(rev, cid)
@@ -216,6 +216,8 @@ def test_workspace_audit_and_permissions(qtbot, tmp_path):
     assert d == {"model_id": "fake@1", "weights_sha256": "cd" * 32, "scope": "all",
                  "segment": None, "voxels": n, "segments": {"brain": n}}
     assert "access.denied" in actions
+    (rej,) = [e for e in entries if e["action"] == "proposal.rejected"]
+    assert rej["details"] == {"model_id": "fake@1", "weights_sha256": "cd" * 32, "voxels": 0}
     window.workspace = None
 
 
