@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -55,19 +56,30 @@ def _env(platform: str, home: str) -> dict:
     return env
 
 
-def venv_command(python: str) -> list[str]:
-    driver = VENV_DRIVER.format(repo=str(REPO), probe=str(REPO / "installer" / "startup_probe.py"))
+def venv_command(python: str, source: Path = REPO) -> list[str]:
+    """``python -c`` running the probe, then the console script's ``main(["view"])``, with the
+    packages imported from ``source`` (this checkout, or a changed copy to try a fix)."""
+    driver = VENV_DRIVER.format(repo=str(source),
+                                probe=str(source / "installer" / "startup_probe.py"))
     return [python, "-c", driver]
 
 
-def one_run(command: list[str], platform: str, cwd: str) -> tuple[float, float]:
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_run(command: list[str], platform: str, cwd: str) -> tuple[float, float, float]:
     """Seconds from just before exec to (the probe's first paint stamp, the interpreter being
-    up); raises if the paint stamp never came."""
+    up), and the CPU seconds the process used in all (it quits right after the paint; on a
+    loaded machine this is the steadier figure); raises if the paint stamp never came."""
     with tempfile.TemporaryDirectory(prefix="annotrace-bench-home-") as home:
         env = _env(platform, home)
+        cpu0 = _children_cpu_s()
         start = time.monotonic()
         proc = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True,
                               timeout=120)
+        cpu_s = _children_cpu_s() - cpu0
     stamps = {}
     for line in proc.stderr.splitlines():
         parts = line.split()
@@ -76,7 +88,7 @@ def one_run(command: list[str], platform: str, cwd: str) -> tuple[float, float]:
     if MARK not in stamps:
         raise RuntimeError(f"{command[0]}: no start-up stamp (exit {proc.returncode}): "
                            f"{proc.stderr.strip()[-800:]}")
-    return stamps[MARK], stamps.get(PYTHON_MARK, float("nan"))
+    return stamps[MARK], stamps.get(PYTHON_MARK, float("nan")), cpu_s
 
 
 def measure(name: str, command: list[str], platform: str, repeat: int) -> dict:
@@ -87,7 +99,8 @@ def measure(name: str, command: list[str], platform: str, repeat: int) -> dict:
     med = statistics.median(times)
     print(f"{name:<8} median {med:.2f} s  min {min(times):.2f}  max {max(times):.2f}  "
           f"(n={repeat}, {platform}; interpreter up after "
-          f"{statistics.median(r[1] for r in runs):.2f} s; target <= {TARGET_S:.1f} s: "
+          f"{statistics.median(r[1] for r in runs):.2f} s; CPU "
+          f"{statistics.median(r[2] for r in runs):.2f} s; load {os.getloadavg()[0]:.1f}; target <= {TARGET_S:.1f} s: "
           f"{'met' if med <= TARGET_S else 'NOT met'})", flush=True)
     return {"name": name, "median_s": med, "times_s": times}
 
@@ -127,6 +140,9 @@ def main(argv=None) -> int:
     parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
     parser.add_argument("--frozen", help="the PyInstaller app, e.g. dist/annotrace/annotrace")
     parser.add_argument("--skip-venv", action="store_true")
+    parser.add_argument("--source", type=Path, default=REPO,
+                        help="import app/viewers/... from this tree (a changed copy) in the "
+                             "venv runs")
     parser.add_argument("--platform", default="offscreen", choices=("offscreen", "xcb"))
     parser.add_argument("--importtime", action="store_true")
     args = parser.parse_args(argv)
@@ -136,7 +152,8 @@ def main(argv=None) -> int:
         parser.error("--platform xcb needs a display: run under xvfb-run -a")
     print(f"cold start to first painted window with the demo shown; {os.cpu_count()} CPUs")
     if not args.skip_venv:
-        measure("venv", venv_command(args.python), args.platform, args.repeat)
+        measure("venv", venv_command(args.python, args.source.resolve()), args.platform,
+                args.repeat)
     if args.frozen:
         frozen = str(Path(args.frozen).resolve())
         measure("frozen", [frozen, "view"], args.platform, args.repeat)
