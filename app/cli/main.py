@@ -90,6 +90,9 @@ def _command_named(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``annotrace`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # without building every command's parser (imports)
+        print(f"annotrace {_version()}")
+        return 0
     command = _command_named(argv)
     wants_help = any(a in ("-h", "--help") for a in argv) and command is None
     if command is None and not wants_help and not any(a == "--version" for a in argv):

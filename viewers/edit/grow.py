@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import SimpleITK as sitk
 
 from viewers.edit import painter
 
 
 def _roi_and_seed(editor, seed_ijk, roi):
+    import SimpleITK as sitk  # here, not at the top: GUI start-up time
+
     shape = editor.segmentation.shape
     roi = roi if roi is not None else painter.full_box(shape)
     seed = [int(np.floor(c + 0.5)) for c in seed_ijk]  # (i, j, k)
@@ -33,6 +34,8 @@ def connected_threshold(editor, segment_id: int, seed_ijk, lower: float, upper: 
     fully_connected : bool
         26-connectivity instead of 6 (faces only).
     """
+    import SimpleITK as sitk
+
     roi, image, seed = _roi_and_seed(editor, seed_ijk, roi)
     f = sitk.ConnectedThresholdImageFilter()
     f.SetSeedList([seed])
@@ -49,6 +52,8 @@ def confidence_connected(editor, segment_id: int, seed_ijk, multiplier: float = 
                          iterations: int = 3, neighborhood_radius: int = 1, roi=None):
     """Add the region ITK's ConfidenceConnected grows from the seed: voxels within
     ``multiplier`` standard deviations of the region's mean, re-estimated ``iterations`` times."""
+    import SimpleITK as sitk
+
     roi, image, seed = _roi_and_seed(editor, seed_ijk, roi)
     image = sitk.Cast(image, sitk.sitkFloat32)
     out = sitk.ConfidenceConnected(image, seedList=[seed], numberOfIterations=int(iterations),

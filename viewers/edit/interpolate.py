@@ -12,12 +12,13 @@ a disk of radius r0 and one of r1 give disks of radius about ``(1 - t) r0 + t r1
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from viewers.edit.morphology import segment_bbox, spacing_kji
 
 
 def _signed_distance(plane: np.ndarray, sampling) -> np.ndarray:
+    from scipy import ndimage  # here, not at the top: it costs the GUI ~0.5 s at start-up
+
     outside = ndimage.distance_transform_edt(~plane, sampling=sampling)
     inside = ndimage.distance_transform_edt(plane, sampling=sampling)
     return np.where(plane, -inside, outside)

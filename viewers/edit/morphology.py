@@ -9,7 +9,6 @@ gantry shear; a sheared grid gets the spacing-only approximation).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from viewers.edit import painter
 from viewers.geometry import geometry_from_affine
@@ -42,10 +41,14 @@ def _pad_for(editor, mm: float):
 
 
 def _structure(fully_connected: bool):
+    from scipy import ndimage  # here, not at the top: it costs the GUI ~0.5 s at start-up
+
     return ndimage.generate_binary_structure(3, 3 if fully_connected else 1)
 
 
 def _components(mask, fully_connected):
+    from scipy import ndimage
+
     labels, n = ndimage.label(mask, structure=_structure(fully_connected))
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     sizes[0] = 0
@@ -108,6 +111,8 @@ def split_islands(editor, segment_id: int, min_mm3: float = 0.0, fully_connected
 
 def grow_mask(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
     """Voxels within ``mm`` of a mask voxel (centre to centre)."""
+    from scipy import ndimage
+
     if not mask.any():
         return mask.copy()
     return ndimage.distance_transform_edt(~mask, sampling=spacing) <= mm * (1 + _RTOL)
@@ -115,6 +120,8 @@ def grow_mask(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
 
 def shrink_mask(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
     """Mask voxels farther than ``mm`` from every non-mask voxel of the array."""
+    from scipy import ndimage
+
     return ndimage.distance_transform_edt(mask, sampling=spacing) > mm * (1 + _RTOL)
 
 
@@ -149,6 +156,8 @@ def closing(editor, segment_id: int, mm: float):
 
 def median(editor, segment_id: int, kernel_mm: float):
     """Median smoothing with a box kernel about ``kernel_mm`` wide (odd number of voxels per axis)."""
+    from scipy import ndimage
+
     sp = spacing_kji(editor)
     radius = tuple(int(np.floor(kernel_mm / 2 / s)) for s in sp)
     bbox = segment_bbox(editor.segmentation, segment_id, tuple(r + 1 for r in radius))
@@ -163,6 +172,8 @@ def median(editor, segment_id: int, kernel_mm: float):
 def fill_holes(editor, segment_id: int, slice_axis: int | None = None):
     """Fill background regions enclosed by the segment (in 3D, or slice by slice along
     ``slice_axis``, where a hole open to the next slice is still a hole)."""
+    from scipy import ndimage
+
     bbox = segment_bbox(editor.segmentation, segment_id)
     if bbox is None:
         return None
