@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from app.cli.errors import UsageError
+from compliance.roles import DEFAULT_SETTINGS
 
 
 def read_password_file(path: str, what: str = "password") -> str:
@@ -107,8 +108,7 @@ def register(subparsers) -> None:
     st.add_argument("workspace")
     add_auth(st)
     st.add_argument("--set", nargs=2, metavar=("KEY", "VALUE"),
-                    help="lockout_failures, lockout_minutes, idle_lock_minutes, "
-                         "password_min_length")
+                    help="one of: " + ", ".join(DEFAULT_SETTINGS))
     st.set_defaults(func=run_settings)
 
 
