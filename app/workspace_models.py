@@ -117,7 +117,7 @@ def load_model(session, ref: str, action: str = "proposal.generate", device=None
     if ref in registry.names():
         spec = registry.spec(ref)
         return spec, (spec.load(device=device) if action != "model.train" else None), None
-    known = [s for s in (_names(session))]
+    known = _names(session)
     raise ModelError(ref, "no such model in this workspace (available: "
                           f"{', '.join(known)}); bundle folders must be registered by an "
                           "admin first")
@@ -206,7 +206,8 @@ def prepare(session, parent_ref: str, name: str | None = None, log=lambda line: 
 
 
 def fine_tune_plan(plan: TrainingPlan, steps: int = 200, holdout: float = 0.2, seed: int = 0,
-                   progress=None, validation_progress=None, log=lambda line: None):
+                   progress=None, validation_progress=None, log=lambda line: None,
+                   lr: float = 1e-3):
     """Run the fine-tuning (no session needed: safe on a worker thread while the session
     may lock). Returns :class:`models.finetune.FineTuneResult` (weights in memory)."""
     from models.finetune import fine_tune
@@ -214,11 +215,12 @@ def fine_tune_plan(plan: TrainingPlan, steps: int = 200, holdout: float = 0.2, s
     log(f"fine-tuning {plan.spec.model_id} on {len(plan.cases)} approved case(s), "
         f"{steps} steps")
     return fine_tune(plan.spec, plan.cases, None, steps=steps, holdout=holdout, seed=seed,
-                     progress=progress, parent_weights=plan.weights,
+                     lr=lr, progress=progress, parent_weights=plan.weights,
                      validation_progress=validation_progress)
 
 
-def register_result(session, plan: TrainingPlan, result, holdout: float, seed: int) -> dict:
+def register_result(session, plan: TrainingPlan, result, holdout: float, seed: int,
+                    lr: float | None = None) -> dict:
     """Register a finished fine-tuning as a new version (audited as ``model.train``)."""
     spec = plan.spec
     if spec.kind == "workspace":
@@ -234,7 +236,7 @@ def register_result(session, plan: TrainingPlan, result, holdout: float, seed: i
               "training_cases": result.training_cases,
               "validation_cases": result.validation_cases,
               "validation_dice": result.validation_dice, "weights_sha256": result.weights_sha256,
-              "steps": result.steps, "holdout": holdout, "seed": seed,
+              "steps": result.steps, "holdout": holdout, "seed": seed, "lr": lr,
               "training_seconds": round(result.seconds, 1)}
     return modelstore.register_version(session, record, result.weights)
 

@@ -109,9 +109,8 @@ def register_version(session, record: dict, weights: bytes) -> dict:
                                          if dice else None),
                 "created": utc_now(), "created_by": session.name,
                 "created_by_id": session.user_id}
-        if not session.write_private(f"model/{mid}", 0,
-                                       folder / f"{mid}.enc", records.pack(meta, weights),
-                                       create_only=True):
+        if not session.write_private(f"model/{mid}", 0, folder / f"{mid}.enc",
+                                     records.pack(meta, weights), create_only=True):
             raise ComplianceError(f"model version id {mid} already taken")  # 2^-64
     session.audit("model.train", [mid, *record["training_cases"]], after=digest, details={
         "model": f"{meta['name']}@{meta['version']}", "parent": record["parent"],
@@ -156,7 +155,8 @@ def read_weights(session, ref: str, action: str = "proposal.generate") -> tuple[
     if record is None:
         raise NotFoundError(f"no model {ref!r} in this workspace")
     mid = record["model_version_id"]
-    meta, weights = records.unpack(session.read_private(f"model/{mid}", 0, _dir(session, "v") / f"{mid}.enc"))
+    meta, weights = records.unpack(session.read_private(
+        f"model/{mid}", 0, _dir(session, "v") / f"{mid}.enc"))
     if hashlib.sha256(weights).hexdigest() != meta["weights_sha256"]:
         raise IntegrityError(f"model {meta['name']}@{meta['version']}: weights do not match "
                              "their recorded SHA-256")
@@ -176,8 +176,7 @@ def read_bundles(session) -> dict:
     path = _bundles_path(session)
     if not path.exists():
         return {}
-    return json.loads(session.read_private("model-bundles", None,
-                                             path))["bundles"]
+    return json.loads(session.read_private("model-bundles", None, path))["bundles"]
 
 
 def write_bundles(session, bundles: dict, changed: str) -> None:
@@ -191,10 +190,10 @@ def write_bundles(session, bundles: dict, changed: str) -> None:
     with fsio.locked(session.ws.root / "locks" / "models.lock", "the model store"):
         revision = 1
         if path.exists():
-            revision = json.loads(session.read_private("model-bundles", None, path))["revision"] + 1
-        session.write_private("model-bundles", revision,
-                                path, json.dumps({"revision": revision,
-                                                  "bundles": bundles}).encode())
+            revision = json.loads(session.read_private(
+                "model-bundles", None, path))["revision"] + 1
+        session.write_private("model-bundles", revision, path,
+                              json.dumps({"revision": revision, "bundles": bundles}).encode())
     entry = bundles.get(changed)
     pins = hashlib.sha256(json.dumps(entry["files"], sort_keys=True).encode()).hexdigest() \
         if entry else None

@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--holdout", type=float, default=0.2,
                    help="fraction of approved cases held out for validation (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="split and augmentation seed")
+    p.add_argument("--lr", type=float, default=1e-3,
+                   help="learning rate (default 1e-3; lower keeps more of a good parent)")
     p.add_argument("--name", metavar="NEWNAME",
                    help="name of the new model (default: the parent's workspace name, or "
                         "<built-in name>-local)")
@@ -44,6 +46,8 @@ def _check(args) -> None:
 
     if args.steps < 1:
         raise UsageError(f"--steps {args.steps}: must be at least 1")
+    if not args.lr > 0:
+        raise UsageError(f"--lr {args.lr}: must be positive")
     if not 0.0 <= args.holdout < 1.0:
         raise UsageError(f"--holdout {args.holdout}: must be in [0, 1)")
 
@@ -74,18 +78,18 @@ def run(args) -> int:
         try:
             plan = prepare(s, args.from_model, args.name, log)
             result = fine_tune_plan(plan, args.steps, args.holdout, args.seed,
-                                    progress=_progress(args.quiet), log=log)
+                                    progress=_progress(args.quiet), log=log, lr=args.lr)
         except (KeyboardInterrupt, Cancelled):
             s.audit("model.train_cancelled", details={"parent": args.from_model})
             print("\nannotrace: training cancelled; nothing registered", file=sys.stderr)
             return 130
         try:
-            record = register_result(s, plan, result, args.holdout, args.seed)
+            record = register_result(s, plan, result, args.holdout, args.seed, args.lr)
         except SessionLocked:
             # A run longer than the idle lock: re-authenticate (audited) instead of losing
             # the trained weights; they are still only in memory.
             s.unlock(password(args, "Session locked during training; password: "))
-            record = register_result(s, plan, result, args.holdout, args.seed)
+            record = register_result(s, plan, result, args.holdout, args.seed, args.lr)
     if args.json:
         print_json(record, indent=2)
         return 0

@@ -73,7 +73,8 @@ def test_a_tampered_or_swapped_version_is_refused(ws):
         a = modelstore.register_version(ann, _record("model-a"), WEIGHTS)
         b = modelstore.register_version(ann, _record("model-b"), WEIGHTS)
     folder = ws.root / "models" / "v"
-    path_a, path_b = folder / f"{a['model_version_id']}.enc", folder / f"{b['model_version_id']}.enc"
+    path_a = folder / f"{a['model_version_id']}.enc"
+    path_b = folder / f"{b['model_version_id']}.enc"
     original = path_a.read_bytes()
     damaged = bytearray(original)
     damaged[len(damaged) // 2] ^= 1  # one bit inside the weights
