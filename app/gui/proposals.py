@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QLabel, QMenu, QProgre
                                QPushButton, QToolBar, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
+from compliance import roles
 from viewers.edit import Editor, SegmentLocked, accept, refine_proposal, reject
 from viewers.proposal import DEFAULT_LOW_CONFIDENCE, ProposalLayer
 
@@ -160,6 +161,29 @@ class SummaryPanel(QWidget):
             self.tree.resizeColumnToContents(c)
 
 
+class WorkspaceModel:
+    """A model kept in the attached workspace: a fine-tuned version (``NAME@VERSION``) or a
+    registered bundle, loaded through :func:`app.workspace_models.load_model` (which checks
+    the role, the weights hash and the bundle's pinned files, and audits the use)."""
+
+    def __init__(self, ref: str, name: str, task: str, kind: str):
+        self.ref, self.name, self.task, self.kind = ref, name, task, kind
+        self.model_id = ref
+
+    def proposer(self, session):
+        def run(model, image, affine_lps, progress=None, **options):
+            from app.workspace_models import load_model
+            from models.run import propose
+
+            _, runnable, _ = load_model(session, self.ref)
+            return propose(runnable, image, affine_lps, progress=progress, **options)
+
+        return run
+
+    def __repr__(self) -> str:
+        return f"WorkspaceModel({self.ref!r}, {self.kind})"
+
+
 class ProposalController(QObject):
     """Proposals of one main window (see the module notes)."""
 
@@ -222,9 +246,23 @@ class ProposalController(QObject):
         self.window.statusBar().showMessage(text, ms)
 
     def models(self) -> list:
+        """Built-in models, and with a workspace attached its fine-tuned versions and the
+        bundles its admin registered (:class:`WorkspaceModel` entries)."""
         from models.registry import builtin_models
 
-        return builtin_models()
+        specs = list(builtin_models())
+        ws = self.workspace
+        session = getattr(ws, "session", None) if ws is not None else None
+        if session is None or not roles.allowed(session.role, "model.list"):
+            return specs
+        from app.workspace_models import model_rows
+
+        for row in model_rows(session):
+            if row.get("kind") in ("workspace", "bundle") and "error" not in row:
+                ref = (f"{row['name']}@{row['version']}" if row["kind"] == "workspace"
+                       else row["name"])
+                specs.append(WorkspaceModel(ref, row["name"], row.get("task", ""), row["kind"]))
+        return specs
 
     # -- running ----------------------------------------------------------------------------
     def propose(self, model, **options) -> ProposalWorker | None:
@@ -256,6 +294,12 @@ class ProposalController(QObject):
     def _make_worker(self, model, vol, options):
         """A job in the proposal process; a thread when a propose function was set (tests)
         or when ANNOTRACE_PROPOSAL_THREAD=1 (e.g. where processes cannot be spawned)."""
+        if isinstance(model, WorkspaceModel):
+            # Its weights are decrypted in this process (never written out for a child
+            # process to read), so it runs on a thread.
+            return ProposalWorker(model, vol.array, vol.affine_lps,
+                                  self.propose_fn or model.proposer(self.workspace.session),
+                                  **options)
         if self.propose_fn is not None or os.environ.get("ANNOTRACE_PROPOSAL_THREAD") == "1":
             return ProposalWorker(model, vol.array, vol.affine_lps, self.propose_fn, **options)
         from app.gui.proposal_process import ProcessJob, ProposalProcess
@@ -482,7 +526,8 @@ def _fill_models_menu(ctl: ProposalController, menu: QMenu) -> None:
         menu.addAction(f"(models unavailable: {exc})").setEnabled(False)
         return
     for spec in specs:
-        act = menu.addAction(f"{spec.name} — {spec.task}")
+        where = " (this workspace)" if isinstance(spec, WorkspaceModel) else ""
+        act = menu.addAction(f"{getattr(spec, 'ref', spec.name)} — {spec.task}{where}")
         act.setObjectName(f"propose_{spec.name}")
         act.triggered.connect(lambda _=False, s=spec: ctl.propose(s))
 
