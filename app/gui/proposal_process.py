@@ -41,10 +41,16 @@ def with_summary(proposal, affine_lps):
 
     from viewers.proposal import DEFAULT_LOW_CONFIDENCE, summarize
 
+    from models.proposal import decode_confidence
+    from models.quality.ranking import entropy_score
+
     spacing = np.linalg.norm(np.asarray(affine_lps, float)[:3, :3], axis=0)
-    return proposal, summarize(proposal.labels, proposal.confidence, proposal.segments,
-                               proposal.model_id, proposal.weights_sha256, tuple(spacing),
-                               DEFAULT_LOW_CONFIDENCE)
+    summary = summarize(proposal.labels, proposal.confidence, proposal.segments,
+                        proposal.model_id, proposal.weights_sha256, tuple(spacing),
+                        DEFAULT_LOW_CONFIDENCE)
+    # The case's uncertainty for active learning (the same score `annotrace rank` uses).
+    summary["entropy_bits"] = entropy_score(decode_confidence(proposal.confidence))
+    return proposal, summary
 
 
 def _to_shared(proposal):

@@ -373,8 +373,37 @@ class ProposalController(QObject):
             "model_id": layer.model_id, "weights_sha256": layer.weights_sha256,
             "voxels": s["case"]["voxels"], "mean_confidence": s["case"]["mean_confidence"],
             "seconds": round(elapsed, 2)})
+        self._keep_model_output(proposal, s["case"].get("mean_confidence"),
+                                summary.get("entropy_bits"))
         self.message(f"Proposal by {layer.model_id}: {s['case']['voxels']} voxels in "
                      f"{elapsed:.1f} s — review, then accept (Ctrl+Return) or reject")
+
+    def _keep_model_output(self, proposal, confidence, entropy_bits) -> None:
+        """Store the proposal of a workspace case as the model's output on it, so that
+        ``annotrace calibrate``, ``autolabel`` and ``rank`` use what the GUI produced.
+
+        Stored under the reference the user chose (a built-in's name, ``NAME@VERSION`` of a
+        workspace version), the name those commands take with ``--model``.
+        """
+        ws = self.workspace
+        session = getattr(ws, "session", None) if ws is not None else None
+        case_id = getattr(ws, "case_id", None) if ws is not None else None
+        if session is None or not case_id or \
+                not roles.allowed(session.role, "proposal.generate"):
+            return
+        from compliance.errors import ComplianceError
+        from compliance.qualitystore import quality_ops
+
+        spec = self.worker_spec
+        ref = (getattr(spec, "ref", None) or getattr(spec, "name", None)
+               or (spec if isinstance(spec, str) else str(proposal.model_id)))
+        try:
+            quality_ops(session).store_model_output(
+                case_id, ref, proposal.labels, 1.0 if confidence is None else float(confidence),
+                entropy_bits, proposal.weights_sha256,
+                {seg.value: seg.name for seg in proposal.segments})
+        except ComplianceError as exc:  # the proposal stays usable; say why it was not kept
+            self.message(f"Proposal not kept for calibration: {exc}")
 
     def set_layer(self, layer: ProposalLayer | None) -> None:
         """Show ``layer`` (or nothing) in every view and the summary dock."""

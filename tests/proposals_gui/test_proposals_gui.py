@@ -216,6 +216,14 @@ def test_workspace_audit_and_permissions(qtbot, tmp_path):
     assert d == {"model_id": "fake@1", "weights_sha256": "cd" * 32, "scope": "all",
                  "segment": None, "voxels": n, "segments": {"brain": n}}
     assert "access.denied" in actions
+    # each proposal on a workspace case is kept as the model's output for calibrate/rank
+    from compliance.qualitystore import quality_ops
+
+    meta, output = quality_ops(rev).model_output(cid, "fake")
+    assert meta["model_id"] == "fake" and meta["weights_sha256"] == "cd" * 32
+    assert output.shape == vol.shape and int(np.count_nonzero(output)) == n
+    assert 0.0 <= meta["confidence"] <= 1.0 and meta["uncertainty"] >= 0.0
+    assert actions.count("quality.model_output") == 2
     (rej,) = [e for e in entries if e["action"] == "proposal.rejected"]
     assert rej["details"] == {"model_id": "fake@1", "weights_sha256": "cd" * 32, "voxels": 0}
     window.workspace = None
