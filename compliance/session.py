@@ -32,6 +32,7 @@ from compliance.emergency import EMERGENCY_ACTIONS, EmergencyGrant, check_reques
 from compliance.errors import (AuthenticationError, NotFoundError, PermissionDenied,
                                PolicyError, SessionLocked)
 from compliance.keys import b64d
+from compliance.qualitystore import QualityStore
 from compliance.review import ReviewOps
 
 
@@ -50,7 +51,7 @@ class ExportKeys:
         return f"ExportKeys(<withheld>, audit_head_seq={self.audit_head_seq})"
 
 
-class Session(CaseStore, ReviewOps, AdminOps):
+class Session(CaseStore, ReviewOps, AdminOps, QualityStore):
     """What :meth:`Workspace.login` returns.
 
     Attributes
