@@ -226,6 +226,27 @@ class CaseStore:
         Waits up to ``lock_timeout`` seconds for another process's edit lock on the case.
         """
         self.require("label.save", [case_id])
+
+        def choose_parent(nums):
+            if parent is None:
+                mine = [n for n in nums
+                        if self._version_meta(case_id, n)["author_id"] == self.user_id]
+                return mine[-1] if mine else (nums[-1] if nums and not self._blinded() else None)
+            if parent not in self._visible_numbers(case_id):
+                raise NotFoundError(f"case {case_id} has no version {parent} to build on")
+            return parent
+
+        return self._write_version(case_id, labels, choose_parent, {"message": message}, {},
+                                   lock_timeout)
+
+    def _write_version(self, case_id: str, labels: LabelSet, choose_parent, extra_meta: dict,
+                       extra_details: dict, lock_timeout: float) -> dict:
+        """Write the next version number under the edit lock and audit it as ``label.save``.
+
+        The caller has checked the permission. ``choose_parent(version numbers)`` runs under
+        the lock and returns the parent version (or None); ``extra_meta`` goes into the
+        version's metadata, ``extra_details`` into the audit entry.
+        """
         rec = self._case_record(case_id)
         labels.check(tuple(rec["shape"]))
         canon = records.canonical_parts(labels)  # zero-copy views: hashed, then compressed
@@ -235,19 +256,13 @@ class CaseStore:
         with self.edit_lock(case_id, lock_timeout):
             self._recover_unaudited(case_id)
             nums = self._version_numbers(case_id)
-            if parent is None:
-                mine = [n for n in nums
-                        if self._version_meta(case_id, n)["author_id"] == self.user_id]
-                parent = mine[-1] if mine else (nums[-1] if nums and not self._blinded()
-                                                else None)
-            elif parent not in self._visible_numbers(case_id):
-                raise NotFoundError(f"case {case_id} has no version {parent} to build on")
+            parent = choose_parent(nums)
             before = self._version_meta(case_id, parent)["content_sha256"] if parent else None
             n = (nums[-1] if nums else 0) + 1
             while True:
                 meta = {"version": n, "parent": parent, "author_id": self.user_id,
                         "author": self.name, "created": utc_now(), "content_sha256": digest,
-                        "message": message}
+                        **extra_meta}
                 plain = records.pack(meta, canon)
                 if self.ws.write_object(self._keys, self.key_gen, f"case/{case_id}/labels", n,
                                         d / "v" / _vname(n), plain, create_only=True):
@@ -255,7 +270,7 @@ class CaseStore:
                 n += 1  # someone bypassed the lock and took n: never overwrite
             self.audit("label.save", [case_id], before=before, after=digest,
                        details={"version": n, "parent": parent,
-                                "segments": len(labels.segments)})
+                                "segments": len(labels.segments), **extra_details})
             fsio.atomic_create(d / "v" / f"{n:06d}.audited", b"")
         return meta
 

@@ -178,30 +178,10 @@ class QualityStore:
         own line) and is audited as ``label.save`` with ``details["quality"] = kind``.
         """
         self.require(action, [case_id])
-        rec = self._case_record(case_id)
-        labels.check(tuple(rec["shape"]))
-        canon = records.canonical_parts(labels)
-        digest = records.content_hash(labels, canon)
-        d = self._case_dir(case_id)
-        fsio.remove_stale_tmp(d / "v")
-        with self.edit_lock(case_id, lock_timeout):
-            self._recover_unaudited(case_id)
-            nums = self._version_numbers(case_id)
-            n = (nums[-1] if nums else 0) + 1
-            while True:
-                meta = {"version": n, "parent": None, "author_id": self.user_id,
-                        "author": self.name, "created": utc_now(), "content_sha256": digest,
-                        "message": message, "quality_kind": kind}
-                if self.ws.write_object(self._keys, self.key_gen, f"case/{case_id}/labels", n,
-                                        d / "v" / f"{n:06d}.enc", records.pack(meta, canon),
-                                        create_only=True):
-                    break
-                n += 1
-            self.audit("label.save", [case_id], after=digest,
-                       details={"version": n, "parent": None, "segments": len(labels.segments),
-                                "quality": kind, "decided_by": action, **(details or {})})
-            fsio.atomic_create(d / "v" / f"{n:06d}.audited", b"")
-        return meta
+        return self._write_version(case_id, labels, lambda nums: None,
+                                   {"message": message, "quality_kind": kind},
+                                   {"quality": kind, "decided_by": action, **(details or {})},
+                                   lock_timeout)
 
     def record_staple(self, case_id: str, version: int, sources: list[int]) -> None:
         """Remember that ``version`` is the STAPLE consensus of ``sources`` (may be marked
