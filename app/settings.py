@@ -166,3 +166,27 @@ def set_user_preference(name: str, raw_value: str, settings: Settings | None = N
                                            for k, v in sorted(current.items())))
     os.replace(tmp, path)
     return load_settings(settings.site_path, path)
+
+
+#: site setting -> the workspace setting it tightens (compliance.workspace.stricter_settings)
+_SECURITY = {"password_min_length": "password_min_length", "lockout_attempts": "lockout_failures",
+             "lockout_minutes": "lockout_minutes", "auto_lock_minutes": "idle_lock_minutes"}
+
+
+def site_security_policy(settings: Settings | None = None) -> dict:
+    """The security minimums the site file sets, as workspace setting names.
+
+    Only values from the site file count (a user's preference cannot loosen them; the
+    workspace applies whichever of its own value and the site's is stricter).
+    """
+    settings = settings or load_settings()
+    return {ws_name: settings[name] for name, ws_name in _SECURITY.items()
+            if settings.origin[name].startswith("site")}
+
+
+def open_workspace(path):
+    """``compliance.workspace.Workspace.open`` with the site's security policy applied."""
+    from compliance.workspace import Workspace
+
+    return Workspace.open(path, site_policy=site_security_policy())
+

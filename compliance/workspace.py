@@ -40,6 +40,22 @@ _PRIV = dict(encoding=serialization.Encoding.Raw, format=serialization.PrivateFo
              encryption_algorithm=serialization.NoEncryption())
 
 
+#: security settings a site policy can only tighten: the stricter of the two values wins
+_STRICTER = {"password_min_length": max, "lockout_failures": min, "lockout_minutes": max,
+             "idle_lock_minutes": min}
+
+
+def stricter_settings(settings: dict, site_policy: dict | None) -> dict:
+    """``settings`` with each security value of ``site_policy`` applied where it is stricter
+    (a workspace administrator cannot loosen what the hospital set for every workspace)."""
+    out = dict(settings)
+    for name, value in (site_policy or {}).items():
+        if name not in _STRICTER:
+            raise ComplianceError(f"unknown site security setting {name!r}")
+        out[name] = _STRICTER[name](int(out[name]), int(value))
+    return out
+
+
 def private_raw(key) -> bytes:
     return key.private_bytes(**_PRIV)
 
@@ -51,9 +67,12 @@ class Workspace:
     >>> session = ws.login("alice", password)              # doctest: +SKIP
     """
 
-    def __init__(self, root: Path, meta: dict):
+    def __init__(self, root: Path, meta: dict, site_policy: dict | None = None):
         self.root = Path(root)
         self.meta = meta
+        #: the hospital's security minimums (see :func:`stricter_settings`), set by the caller
+        #: from the site configuration; never stored in the workspace
+        self.site_policy = dict(site_policy or {})
         self.workspace_id = bytes.fromhex(meta["workspace_id"])
         self.audit_log = AuditLog(self.root / "audit", self.workspace_id,
                                   b64d(meta["sealing_public"]))
@@ -61,10 +80,11 @@ class Workspace:
     # -- creation and opening ------------------------------------------------------------
     @classmethod
     def create(cls, root, admin: str, password: str, kdf: KdfParams | None = None,
-               settings: dict | None = None) -> "Workspace":
+               settings: dict | None = None, site_policy: dict | None = None) -> "Workspace":
         """Create a workspace with its first administrator.
 
         ``kdf`` defaults to OWASP-level Argon2id; tests pass ``KdfParams.testing()``.
+        ``site_policy``: the site's security minimums (they apply to the first password too).
         """
         root = Path(root)
         if root.exists() and any(root.iterdir()):
@@ -72,7 +92,8 @@ class Workspace:
         kdf = kdf or KdfParams()
         settings = {**roles.DEFAULT_SETTINGS, **(settings or {})}
         roles.check_user_name(admin)
-        roles.check_password(password, admin, settings["password_min_length"])
+        roles.check_password(password, admin,
+                             stricter_settings(settings, site_policy)["password_min_length"])
         root.mkdir(parents=True, exist_ok=True)
         signing, sealing = Ed25519PrivateKey.generate(), X25519PrivateKey.generate()
         meta = {"format": FORMAT, "workspace_id": os.urandom(16).hex(), "created": utc_now(),
@@ -80,7 +101,7 @@ class Workspace:
                 "signing_public": b64e(public_bytes(signing)),
                 "sealing_public": b64e(public_bytes(sealing))}
         fsio.atomic_replace(root / "workspace.json", json.dumps(meta, indent=1).encode())
-        ws = cls(root, meta)
+        ws = cls(root, meta, site_policy)
         keys = {1: crypto.new_key()}
         keyring = {"audit_key": b64e(crypto.new_key()), "signing": b64e(private_raw(signing)),
                    "sealing": b64e(private_raw(sealing))}
@@ -106,7 +127,7 @@ class Workspace:
         return ws
 
     @classmethod
-    def open(cls, root) -> "Workspace":
+    def open(cls, root, site_policy: dict | None = None) -> "Workspace":
         root = Path(root)
         try:
             meta = json.loads((root / "workspace.json").read_text())
@@ -116,11 +137,13 @@ class Workspace:
             raise IntegrityError(f"{root}/workspace.json: not valid JSON") from None
         if meta.get("format") != FORMAT:
             raise ComplianceError(f"{root}: unsupported workspace format {meta.get('format')}")
-        return cls(root, meta)
+        return cls(root, meta, site_policy)
 
     @property
     def settings(self) -> dict:
-        return {**roles.DEFAULT_SETTINGS, **self.meta.get("settings", {})}
+        """The workspace's own settings, tightened by the site policy where it is stricter."""
+        return stricter_settings({**roles.DEFAULT_SETTINGS, **self.meta.get("settings", {})},
+                                 self.site_policy)
 
     @property
     def kdf(self) -> KdfParams:

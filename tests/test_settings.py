@@ -76,3 +76,50 @@ def test_cli_set_then_show(config, capsys):
     assert shown["undo_memory_mb"] == {"value": 256, "from": "user", "locked": False}
     assert shown["auto_lock_minutes"]["locked"] is True
     assert main(["settings", "set", "allowed_export_formats", "nifti"]) == 2
+
+
+POLICY_SITE = """
+[settings]
+password_min_length = 16
+lockout_attempts = 2
+auto_lock_minutes = 3
+"""
+
+
+def test_site_security_policy_tightens_every_workspace(tmp_path, monkeypatch, capsys):
+    """The hospital's password, lockout and auto-lock minimums apply to workspaces whose own
+    settings are looser, and a workspace admin cannot loosen them."""
+    from compliance.keys import KdfParams
+    from compliance.workspace import Workspace
+
+    site = tmp_path / "site.toml"
+    site.write_text(POLICY_SITE)
+    monkeypatch.setenv("ANNOTRACE_SITE_CONFIG", str(site))
+    monkeypatch.setenv("ANNOTRACE_USER_CONFIG", str(tmp_path / "user.toml"))
+    ws = Workspace.create(tmp_path / "ws", "admin", "a sixteen+ char pw", kdf=KdfParams.testing())
+    with ws.login("admin", "a sixteen+ char pw") as admin:
+        admin.change_setting("lockout_failures", 50)  # looser than the site: stays 2
+    admin_pw, short_pw, good_pw = (tmp_path / n for n in ("a.pw", "s.pw", "g.pw"))
+    admin_pw.write_text("a sixteen+ char pw\n")
+    short_pw.write_text("only 13 chars\n")
+    good_pw.write_text("long enough for the site\n")
+    auth = ["--user", "admin", "--password-file", str(admin_pw)]
+    assert main(["user", "add", str(ws.root), "ann", "--role", "annotator",
+                 "--new-password-file", str(short_pw), *auth]) == 2
+    assert "at least 16 characters" in capsys.readouterr().err
+    assert main(["user", "add", str(ws.root), "ann", "--role", "annotator",
+                 "--new-password-file", str(good_pw), *auth]) == 0
+    bad = ["--user", "ann", "--password-file", str(short_pw)]
+    for _ in range(2):
+        assert main(["case", "list", str(ws.root), *bad]) != 0
+    capsys.readouterr()
+    ok = ["--user", "ann", "--password-file", str(good_pw)]
+    assert main(["case", "list", str(ws.root), *ok]) != 0  # locked out after 2, not 50
+    assert "locked" in capsys.readouterr().err
+    from app.settings import open_workspace
+
+    settings = open_workspace(ws.root).settings
+    assert (settings["idle_lock_minutes"], settings["lockout_failures"]) == (3, 2)
+    assert Workspace.open(ws.root).settings["lockout_failures"] == 50  # its own value, kept
+    site.write_text("")  # the site lifts its policy: the workspace's own settings apply
+    assert open_workspace(ws.root).settings["password_min_length"] == 12

@@ -75,9 +75,9 @@ def add_auth(p: argparse.ArgumentParser) -> None:
 
 def open_session(args, path=None):
     """Open the workspace named by ``args.workspace`` and log in (audited)."""
-    from compliance.workspace import Workspace
+    from app.settings import open_workspace
 
-    ws = Workspace.open(Path(path or args.workspace))
+    ws = open_workspace(Path(path or args.workspace))
     return ws.login(args.user, password(args))
 
 
@@ -119,7 +119,9 @@ def run_init(args) -> int:
         pw = read_password_file(args.password_file)
     else:
         pw = prompt_password(f"Password for {args.admin}: ", confirm=True)
-    ws = Workspace.create(Path(args.dir), args.admin, pw)
+    from app.settings import site_security_policy
+
+    ws = Workspace.create(Path(args.dir), args.admin, pw, site_policy=site_security_policy())
     print(f"created workspace {args.dir} (id {ws.meta['workspace_id']}), administrator "
           f"{args.admin}")
     return 0
@@ -127,9 +129,9 @@ def run_init(args) -> int:
 
 def run_rotate(args) -> int:
     pw = password(args)
-    from compliance.workspace import Workspace
+    from app.settings import open_workspace
 
-    session = Workspace.open(Path(args.workspace)).login(args.user, pw)
+    session = open_workspace(Path(args.workspace)).login(args.user, pw)
     with session:
         n = session.rotate_keys(pw, revoke_old_slots=args.revoke_old_slots)
         print(f"key generation {session.key_gen}: re-wrapped {n} objects")

@@ -117,8 +117,11 @@ class CreateWorkspaceDialog(_FormDialog):
 
         if self.password.text() != self.repeat.text():
             raise PolicyError("the two passwords differ")
+        from app.settings import site_security_policy
+
         self.workspace = Workspace.create(self.root, self.admin.text().strip(),
-                                          self.password.text(), kdf=self.kdf)
+                                          self.password.text(), kdf=self.kdf,
+                                          site_policy=site_security_policy())
         self.password.clear()
         self.repeat.clear()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from app.settings import SettingsError, site_security_policy
 from compliance.errors import ComplianceError
 
 
@@ -34,8 +35,8 @@ def open_workspace_interactive(window, path, kdf=None) -> "WorkspaceController |
         ws, user = create.workspace, create.admin.text().strip().lower()
     else:
         try:
-            ws = Workspace.open(path)
-        except ComplianceError as exc:
+            ws = Workspace.open(path, site_policy=site_security_policy())
+        except (ComplianceError, SettingsError) as exc:
             QMessageBox.critical(window, "Cannot open workspace", str(exc))
             return None
     login = LoginDialog(ws, window, user=user)
