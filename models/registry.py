@@ -160,8 +160,24 @@ def builtin_models() -> list[ModelSpec]:
     return specs
 
 
-def resolve(name_or_dir: str, registry_path=None) -> ModelSpec:
-    """The model ``--model`` names: a built-in name, a registered bundle, or a bundle folder.
+def site_bundles(model_dir) -> dict[str, Path]:
+    """``{name: folder}`` of the MONAI bundles in the site's model directory (each sub-folder
+    with a ``configs`` folder); empty when ``model_dir`` is empty or missing.
+
+    The folder is the hospital IT's (setting ``model_directory``, writable by admins only):
+    its bundles are trusted as installed software, like the built-in models.
+    """
+    if not model_dir:
+        return {}
+    root = Path(model_dir)
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / "configs").is_dir()}
+
+
+def resolve(name_or_dir: str, registry_path=None, model_dir=None) -> ModelSpec:
+    """The model ``--model`` names: a built-in name, a registered bundle, a bundle of the
+    site's model directory, or a bundle folder.
 
     A folder is run as the caller names it (like any local script); a registered name is
     verified against the SHA-256 pins taken at registration.
@@ -174,13 +190,13 @@ def resolve(name_or_dir: str, registry_path=None) -> ModelSpec:
     registry = BundleRegistry(registry_path or default_registry_path())
     if name_or_dir in registry.names():
         return registry.spec(name_or_dir)
-    path = Path(name_or_dir)
+    site = site_bundles(model_dir)
+    path = site.get(name_or_dir) or Path(name_or_dir)
     if path.is_dir():
         from models.bundle_spec import bundle_spec
 
         return bundle_spec(path)
-    known = ", ".join(s.name for s in builtin_models()) + (
-        ", " + ", ".join(registry.names()) if registry.names() else "")
+    known = ", ".join([s.name for s in builtin_models()] + list(registry.names()) + list(site))
     raise ModelError(name_or_dir, f"no such model or bundle folder (available: {known})")
 
 

@@ -57,10 +57,11 @@ class CancelToken:
         return report
 
 
-def _spec(model, registry_path=None):
+def _spec(model, registry_path=None, model_dir=None):
     from models.registry import ModelSpec, resolve
 
-    return model if isinstance(model, ModelSpec) else resolve(str(model), registry_path)
+    return model if isinstance(model, ModelSpec) else resolve(str(model), registry_path,
+                                                              model_dir)
 
 
 def propose(model, images, affine_lps, progress=None, fast: bool = True, device=None,

@@ -95,7 +95,9 @@ def run(args) -> int:
     if action != "list":  # pragma: no cover - argparse restricts the choices
         raise UsageError(f"unknown action {action}")
     from models.errors import ModelError
-    from models.registry import builtin_models
+    from app.settings import load_settings
+    from models.bundle_spec import bundle_spec
+    from models.registry import builtin_models, site_bundles
 
     registry = _registry(args)
     rows = [s.as_json() for s in builtin_models()]
@@ -104,6 +106,12 @@ def run(args) -> int:
             rows.append(registry.spec(name).as_json())
         except ModelError as exc:
             rows.append({"name": name, "kind": "bundle", "error": exc.reason})
+    for name, folder in site_bundles(load_settings()["model_directory"]).items():
+        try:
+            row = bundle_spec(folder).as_json()
+        except ModelError as exc:
+            row = {"name": name, "kind": "bundle", "error": exc.reason}
+        rows.append({**row, "name": name, "source": f"site model directory {folder}"})
     return _print_rows(args, rows)
 
 

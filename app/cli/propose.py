@@ -132,6 +132,11 @@ def run(args) -> int:
             from app.workspace_models import load_model
 
             _, model, _ = load_model(session, args.model, device=args.device)
+        else:
+            from app.settings import load_settings
+            from models.registry import resolve
+
+            model = resolve(model, model_dir=load_settings()["model_directory"])
         proposal = propose(model, arrays if len(arrays) > 1 else arrays[0],
                            volume.affine_lps, progress=_progress(args.quiet),
                            fast=not args.plain, device=args.device, backend=args.backend)
