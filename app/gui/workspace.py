@@ -147,6 +147,7 @@ class WorkspaceController(ReviewMixin):
         admin = getattr(window, "admin_actions", None)
         if admin is not None:
             admin.emergency_changed.connect(self._on_emergency_changed)
+        self.set_editing_enabled(self.may("label.save"))
         self.refresh_worklist()
         self.update_info()
         if self.worklist.unsaved:
@@ -279,6 +280,21 @@ class WorkspaceController(ReviewMixin):
                                                  else ", no saved version yet"))
         self.case_opened.emit(case_id)
         return True
+
+    def set_editing_enabled(self, on: bool) -> None:
+        """Enable the editing tools only for roles that save label versions: a reviewer or an
+        administrator under emergency access reads, and must not paint what cannot be saved."""
+        from PySide6.QtWidgets import QToolBar
+
+        bar = self.window.findChild(QToolBar, "edit_toolbar")
+        if bar is not None:
+            bar.setEnabled(on)
+        for action in self.window.actions():
+            if action.objectName().startswith("edit_"):
+                action.setEnabled(on)
+        ctl = getattr(self.window, "edit_controller", None)
+        if not on and ctl is not None:
+            ctl.set_tool(None)  # back to navigation
 
     def _on_emergency_changed(self, grant) -> None:
         """A grant that ended takes the case it opened off the screen (the role alone may
@@ -555,6 +571,7 @@ class WorkspaceController(ReviewMixin):
     # -- teardown -------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the timers, remove the docks and the lock screen, log the session out."""
+        self.set_editing_enabled(True)  # the viewer without a workspace edits freely
         self.autosave_timer.stop()
         self.idle_timer.stop()
         self.wait_journal()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
 from compliance.keys import KdfParams
@@ -347,10 +348,18 @@ def test_annotator_cannot_approve_and_reviewer_signs(make_window, attach, worksp
     assert ctl.base_version == 1 and ctl.worklist.value(case_id, "state") == "submitted"
     window.workspace_actions["approve"].trigger()
     assert answers.shown[-1] == "user 'ann' (role annotator) may not review.approve"
+    from PySide6.QtWidgets import QToolBar
+
+    bar = window.findChild(QToolBar, "edit_toolbar")
+    brush = window.findChild(QAction, "edit_brush")
+    assert bar.isEnabled() and brush.isEnabled()  # an annotator edits
     window.detach_workspace()
     rev = attach(window, "rev")
     rev.open_case(case_id)
     assert "Review</b> submitted" in rev.info.text()
+    # a reviewer reads: no tool that would paint what the role cannot save
+    assert not bar.isEnabled() and not brush.isEnabled()
+    assert window.edit_controller.tool is None
     seen = []
 
     def approve_exec(self):
