@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QFormLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QSpinBox, QVBoxLayout)
 
+from app.gui.worker_queue import drain_events
 from compliance import roles
 
 POLL_MS = 50
@@ -115,33 +116,27 @@ class TrainingJob(QObject):
             self._queue.put(("finished", (plan, result)))
 
     # -- GUI thread -------------------------------------------------------------------------
+    def _on_log(self, kind, payload) -> bool:
+        if kind == "log":
+            self.logged.emit(payload)
+            return True
+        return False
+
     def _drain(self) -> None:
-        latest = None
-        while True:
-            try:
-                kind, payload = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if kind == "progress":
-                latest = payload
-                continue
-            if kind == "log":
-                self.logged.emit(payload)
-                continue
-            if latest is not None:
-                self.progressed.emit(*latest)
-                latest = None
-            self._timer.stop()
-            self.running = False
-            if kind == "finished":
-                self.finished.emit(*payload)
-            elif kind == "failed":
-                self.failed.emit(payload)
-            else:
-                self.cancelled.emit()
-            return
+        latest, final = drain_events(self._queue, self._on_log)
         if latest is not None:
             self.progressed.emit(*latest)
+        if final is None:
+            return
+        kind, payload = final
+        self._timer.stop()
+        self.running = False
+        if kind == "finished":
+            self.finished.emit(*payload)
+        elif kind == "failed":
+            self.failed.emit(payload)
+        else:
+            self.cancelled.emit()
 
 
 def _base_models(session) -> list[tuple[str, str]]:

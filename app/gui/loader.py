@@ -20,6 +20,8 @@ import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.gui.worker_queue import drain_events
+
 #: Modules each reader imports lazily, imported on the GUI thread before a load starts so
 #: that the worker does not race the GUI thread through PySide's import hook. Only the
 #: reader of the path's format is imported (SimpleITK alone costs ~0.2 s at start-up).
@@ -112,22 +114,12 @@ class VolumeLoader(QObject):
 
     # -- GUI thread -------------------------------------------------------------------------
     def _drain(self) -> None:
-        latest_progress = None
-        while True:
-            try:
-                kind, payload = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if kind == "progress":
-                latest_progress = payload  # only the newest matters to the screen
-                continue
-            if latest_progress is not None:
-                self.progressed.emit(*latest_progress)
-                latest_progress = None
+        latest_progress, final = drain_events(self._queue)
+        if latest_progress is not None:
+            self.progressed.emit(*latest_progress)
+        if final is not None:
+            kind, payload = final
             self._timer.stop()
             self._finished = True
             (self.loaded if kind == "loaded" else self.failed).emit(payload)
             self.done.emit()
-            return
-        if latest_progress is not None:
-            self.progressed.emit(*latest_progress)

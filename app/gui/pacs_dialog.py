@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFormLayou
                                QLabel, QLineEdit, QMenu, QProgressBar, QPushButton,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout)
 
+from app.gui.worker_queue import drain_events
+
 NO_WORKSPACE = "Open a workspace first: PACS searches and retrieves are audited in it"
 STUDY_COLUMNS = ("Patient", "Patient ID", "Date", "Accession", "Modalities", "Description",
                  "Series / images")
@@ -60,24 +62,16 @@ class _Worker:
             self.queue.put(("done", result))
 
     def _drain(self) -> None:
-        latest = None
-        while True:
-            try:
-                kind, payload = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if kind == "progress":
-                latest = payload
-                continue
+        latest, final = drain_events(self.queue)
+        if final is not None:
             self._timer.stop()
             self._timer.deleteLater()  # one timer per search/retrieve: do not pile them up
             self._finished = True
-            if latest is not None and self._on["progress"]:
-                self._on["progress"](*latest)
-            self._on[kind](payload)
-            return
         if latest is not None and self._on["progress"]:
             self._on["progress"](*latest)
+        if final is not None:
+            kind, payload = final
+            self._on[kind](payload)
 
 
 class PacsDialog(QDialog):
