@@ -37,6 +37,7 @@ from models.errors import BundleRefused
 from models.proposal import Proposal, encode_confidence
 
 from models.guidance import GUIDANCE_MARKERS  # noqa: F401 - re-exported (older callers)
+from models.guidance import config_nodes
 
 
 def load(spec, device=None):
@@ -53,17 +54,6 @@ def _targets(node):
     elif isinstance(node, list):
         for value in node:
             yield from _targets(value)
-
-
-def _nodes(node):
-    """Every dict of a raw config subtree."""
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _nodes(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _nodes(value)
 
 
 @contextmanager
@@ -360,7 +350,7 @@ class BundleModel:
         t0 = time.perf_counter()
         post_raw = self.raw.get("postprocessing", {})
         sigmoid = any(isinstance(n, dict) and n.get("sigmoid") is True
-                      for n in _nodes(post_raw))
+                      for n in config_nodes(post_raw))
         prob = torch.sigmoid(logits) if sigmoid or logits.shape[0] == 1 else \
             torch.softmax(logits, dim=0)
         data["pred"] = MetaTensor(logits, meta=image.meta,

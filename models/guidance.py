@@ -84,14 +84,15 @@ def _short(target: str) -> str:
     return target.rsplit(".", 1)[-1]
 
 
-def _walk(node):
+def config_nodes(node):
+    """Every dict of a raw (unparsed) bundle config subtree, depth first."""
     if isinstance(node, dict):
         yield node
         for value in node.values():
-            yield from _walk(value)
+            yield from config_nodes(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _walk(value)
+            yield from config_nodes(value)
 
 
 def _without_points(node):
@@ -105,7 +106,7 @@ def _without_points(node):
 
 def guidance_targets(raw: dict) -> list[str]:
     """Every ``_target_`` of the raw config that looks like a click-guidance transform."""
-    return [t for t in (_target(n) for n in _walk(raw))
+    return [t for t in (_target(n) for n in config_nodes(raw))
             if t and any(m in t for m in GUIDANCE_MARKERS)]
 
 
@@ -121,14 +122,14 @@ def plan_guidance(raw: dict, folder="bundle") -> GuidancePlan | None:
     if not targets:
         return None
     unknown = sorted({_short(t) for t in targets} - set(POINT_TARGETS) - {SIGNAL_TARGET})
-    signal = [n for n in _walk(raw) if _short(_target(n)) == SIGNAL_TARGET]
+    signal = [n for n in config_nodes(raw) if _short(_target(n)) == SIGNAL_TARGET]
     if unknown or len(signal) != 1:
         what = ", ".join(unknown) if unknown else f"{len(signal)} {SIGNAL_TARGET} steps"
         raise BundleRefused(folder, f"interactive bundle: it needs click guidance of a kind "
                                     f"annotrace cannot build ({what}); DeepEdit-style "
                                     f"{SIGNAL_TARGET} bundles are supported")
     label_ref = None
-    for node in _walk(raw):
+    for node in config_nodes(raw):
         if _short(_target(node)) == "AddGuidanceFromPointsDeepEditd" and "label_names" in node:
             label_ref = node["label_names"]
     if label_ref is None:
