@@ -1,4 +1,5 @@
-"""The GUI's start path: the window shows the demo without importing torch, MONAI or OpenVINO,
+"""The GUI's start path: the window shows the demo without importing torch, MONAI, OpenVINO,
+SciPy's ndimage or SimpleITK (a NIfTI file needs neither),
 and the start-up probe used by benchmarks/bench_startup.py reports a first paint."""
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ window.volume_loaded.connect(loaded)
 QTimer.singleShot(60000, app.quit)
 window.show()
 app.exec()
-heavy = sorted({m.split('.')[0] for m in sys.modules} & {"torch", "monai", "openvino"})
+heavy = sorted({m.split('.')[0] for m in sys.modules} & {"torch", "monai", "openvino", "SimpleITK"}
+               | {m for m in sys.modules if m == "scipy.ndimage"})
 print(json.dumps({"loaded": seen.get("loaded", False), "heavy": heavy}))
 """
 
