@@ -148,6 +148,7 @@ def traced_history_bytes(volume, n_strokes, n_events):
     """Bytes left allocated by n strokes (numpy reports its buffers to tracemalloc)."""
     seg = Segmentation.empty_like(volume)
     seg.ensure_layer(0)
+    seg.ensure_provenance()  # the per-voxel provenance map, like the layer, is not history
     ed = Editor(volume, seg)
     sid = seg.add_segment("traced").segment_id
     rng = np.random.default_rng(2)
