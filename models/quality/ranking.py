@@ -48,7 +48,8 @@ def variance_score(samples) -> float:
     return float(v.mean() if v.ndim == 3 else v.sum(axis=0).mean())
 
 
-def rank_cases(scores, features=None, diversity: float = 0.0) -> list[int]:
+def rank_cases(scores, features=None, diversity: float = 0.0,
+               labelled_features=None) -> list[int]:
     """Order cases for labelling: most uncertain first, optionally spread out.
 
     Parameters
@@ -61,6 +62,11 @@ def rank_cases(scores, features=None, diversity: float = 0.0) -> list[int]:
         Weight of diversity: each pick maximises ``(1 - w) * score + w * distance`` (both
         scaled to [0, 1]), where distance is to the nearest case already picked (a greedy
         core-set). 0 ranks by uncertainty alone.
+    labelled_features : array_like (n_labelled, n_features), optional
+        Cases already labelled (the model's training data, approved cases), described like
+        ``features``: distances start from the nearest of them, so the first picks are the
+        cases least like anything labelled (a domain the model has not seen), not only
+        each other.
 
     Returns
     -------
@@ -75,10 +81,15 @@ def rank_cases(scores, features=None, diversity: float = 0.0) -> list[int]:
     f = np.asarray(features, dtype=np.float64).reshape(len(u), -1)
     span = np.ptp(u)
     un = (u - u.min()) / span if span > 0 else np.zeros_like(u)
-    order = [int(np.argmax(un))]
-    nearest = np.linalg.norm(f - f[order[0]], axis=1)
     left = np.ones(len(u), dtype=bool)
-    left[order[0]] = False
+    order: list[int] = []
+    if labelled_features is not None and len(labelled_features):
+        known = np.asarray(labelled_features, dtype=np.float64).reshape(-1, f.shape[1])
+        nearest = np.min(np.linalg.norm(f[:, None, :] - known[None], axis=2), axis=1)
+    else:
+        order = [int(np.argmax(un))]
+        nearest = np.linalg.norm(f - f[order[0]], axis=1)
+        left[order[0]] = False
     while left.any():
         dmax = nearest[left].max()
         dn = nearest / dmax if dmax > 0 else np.zeros_like(nearest)

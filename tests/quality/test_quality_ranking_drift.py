@@ -34,6 +34,18 @@ def test_rank_by_uncertainty_and_with_diversity():
     assert rank_cases(scores, features, diversity=0.0) == [0, 1, 2]
 
 
+def test_labelled_cases_steer_the_first_picks_away_from_what_is_known():
+    scores = [1.0, 0.2, 0.1, 0.9]
+    features = [[0.0, 0.0], [9.0, 9.0], [8.0, 9.5], [0.2, 0.1]]
+    labelled = [[0.1, 0.0]]  # the training data sits where cases 0 and 3 are
+    # without it the most uncertain case comes first although it is next to the training
+    # data; with the training data as the core-set's start, the unlike cases come first
+    assert rank_cases(scores, features, 0.8) == [0, 1, 2, 3]
+    assert rank_cases(scores, features, 0.8, labelled_features=labelled) == [1, 2, 3, 0]
+    assert rank_cases(scores, features, 1.0, labelled_features=labelled)[0] == 1
+    assert rank_cases(scores, features, 0.0, labelled_features=labelled) == [0, 3, 1, 2]
+
+
 def test_route_is_reproducible_and_sized():
     mon = DriftMonitor(threshold=0.8, tolerance=0.9, spot_check_rate=0.1, seed=3)
     units = [f"u{i}" for i in range(200)]
