@@ -19,10 +19,13 @@ The fast path (``fast=True``) changes only how each window batch is computed:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 
 from models.errors import Cancelled
+
+log = logging.getLogger(__name__)
 
 #: ``progress(done, total, stage)``; may raise Cancelled.
 ProgressFn = Callable[[int, int, str], None]
@@ -130,7 +133,9 @@ def run_inferer(inferer, inputs, network, progress: ProgressFn | None = None,
     other inferer (``SimpleInferer``) reports once. Returns ``(output, predictor)``; the
     predictor's ``run_windows``/``skipped_windows`` say what the fast path saved.
     ``backend="openvino"`` runs each window batch through OpenVINO (CPU, fp32; see
-    :mod:`models.openvino_backend`), ``"torch"`` through the network itself.
+    :mod:`models.openvino_backend`), ``"torch"`` through the network itself, and
+    ``"auto"`` through OpenVINO where it is installed and converts the network (on CPU,
+    sliding window only), else through the network itself.
     """
     import torch
     from monai.inferers import SlidingWindowInferer
@@ -140,13 +145,12 @@ def run_inferer(inferer, inputs, network, progress: ProgressFn | None = None,
                                      inferer.sw_batch_size)
     else:
         total = 1
-    if backend == "openvino" and inputs.device.type == "cpu" and hasattr(inferer, "roi_size"):
-        from monai.utils import fall_back_tuple
-
-        from models.openvino_backend import compile_network
-
-        roi = fall_back_tuple(inferer.roi_size, inputs.shape[2:])
-        network = compile_network(network, inputs.shape[1], roi)
+    compiled = None
+    if backend in ("openvino", "auto") and inputs.device.type == "cpu" \
+            and hasattr(inferer, "roi_size"):
+        compiled = _openvino(network, inferer, inputs, required=backend == "openvino")
+    if compiled is not None:
+        network = compiled
     elif fast and inputs.dim() == 5 and inputs.device.type == "cpu":
         _channels_last(network)
     predictor = WindowPredictor(network, total, progress, stage, fast)
@@ -166,6 +170,25 @@ def run_inferer(inferer, inputs, network, progress: ProgressFn | None = None,
         with torch.no_grad():
             out = inferer(inputs, predictor)
     return out, predictor
+
+
+def _openvino(network, inferer, inputs, required: bool):
+    """The network compiled by OpenVINO, or None where ``auto`` cannot use it."""
+    from monai.utils import fall_back_tuple
+
+    from models import openvino_backend
+
+    if not required and not openvino_backend.available():
+        return None
+    roi = fall_back_tuple(inferer.roi_size, inputs.shape[2:])
+    if required:
+        return openvino_backend.compile_network(network, inputs.shape[1], roi)
+    try:
+        return openvino_backend.compile_network(network, inputs.shape[1], roi)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure means "use torch"
+        log.warning("OpenVINO cannot run this network (%s: %s); using PyTorch",
+                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        return None
 
 
 def _channels_last(network) -> None:

@@ -38,9 +38,10 @@ def register(subparsers) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available")
     p.add_argument("--plain", action="store_true",
                    help="MONAI's plain sliding window (no fast path); same output, slower")
-    p.add_argument("--backend", choices=("torch", "openvino"), default="torch",
+    p.add_argument("--backend", choices=("torch", "openvino", "auto"), default="torch",
                    help="CPU engine for the network (openvino: faster on large networks, "
-                        "after a one-time conversion of a few seconds)")
+                        "after a one-time conversion of a few seconds; auto: openvino "
+                        "where it converts the network, else torch -- the viewer's choice)")
     p.add_argument("--json", action="store_true", help="print the confidence summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     refuse_password_option(p)

@@ -74,3 +74,44 @@ def test_openvino_backend_gives_the_same_output_and_reports_progress(net, volume
                         progress=lambda d, t, s: seen.append(d))
     assert torch.allclose(plain, ov, atol=1e-5)
     assert seen[-1] == count_window_batches(volume.shape[2:], (16, 16, 16), 0.25, 3)
+
+
+def test_auto_backend_uses_openvino_where_it_converts(net, volume):
+    from models.openvino_backend import CompiledNetwork
+
+    inferer = SlidingWindowInferer(roi_size=(16, 16, 16), sw_batch_size=4, overlap=0.25)
+    plain, _ = run_inferer(inferer, volume, net, fast=False)
+    auto, predictor = run_inferer(inferer, volume, net, backend="auto")
+    assert isinstance(predictor.network, CompiledNetwork)
+    assert torch.allclose(plain, auto, atol=1e-5)
+
+
+def test_auto_backend_falls_back_to_torch_and_does_not_retry_a_failed_conversion(volume):
+    import models.openvino_backend as ov_backend
+
+    traced = []  # shared with the copy the converter traces
+
+    class NotTraceable(torch.nn.Module):
+        """A network whose conversion fails (as some bundles' networks do)."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv3d(1, 2, 3, padding=1)
+
+        def forward(self, x):
+            if torch.jit.is_tracing():
+                traced.append(1)
+                raise RuntimeError("cannot trace this network")
+            return self.conv(x)
+
+    model = NotTraceable().eval()
+    inferer = SlidingWindowInferer(roi_size=(16, 16, 16), sw_batch_size=4, overlap=0.25)
+    plain, _ = run_inferer(inferer, volume, model, fast=False)
+    for _ in range(2):
+        auto, predictor = run_inferer(inferer, volume, model, backend="auto")
+        assert predictor.network is model
+        assert torch.allclose(plain, auto, atol=1e-5)
+    assert len(traced) == 1
+    with pytest.raises(Exception, match="cannot trace"):  # explicit openvino: the error shows
+        run_inferer(inferer, volume, model, backend="openvino")
+    assert ov_backend.available()
