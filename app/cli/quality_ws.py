@@ -384,28 +384,54 @@ def autolabel_workspace(s, model: str, batch: str | None = None) -> dict:
 
 
 # -- ranking ----------------------------------------------------------------------------------
-def rank_workspace(s, model: str, diversity: float = 0.0) -> dict:
+def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy",
+                   registry_path=None) -> dict:
     """Rank the unlabelled cases with a stored output by its uncertainty; store the ranks.
 
-    The score is the stored uncertainty (mean voxel entropy); an output stored without one is
-    scored by the binary entropy of its case-level confidence.
+    ``entropy``: the stored uncertainty (mean voxel entropy); an output stored without one is
+    scored by the binary entropy of its case-level confidence. ``disagreement``: the model
+    runs on three augmented views of each case (:mod:`models.tta`; needs
+    ``proposal.generate``) and the score is 1 - the mean pairwise Dice of the four
+    segmentations (stored output included) -- it follows the model's errors where a
+    confidently wrong model has low entropy (docs/quality.md).
     """
     from models.quality.ranking import rank_cases
 
     s.require("quality.read")
     pool = unlabelled_cases(s, model)
-    scores = []
-    for c in pool:
-        meta = s.model_output(c, model)[0]
-        u = meta.get("uncertainty")
-        if u is None:
-            p = min(max(float(meta["confidence"]), 1e-9), 1 - 1e-9)
-            u = float(-(p * np.log2(p) + (1 - p) * np.log2(1 - p)))
-        scores.append(float(u))
+    if method == "disagreement":
+        scores = _disagreement_scores(s, model, pool, registry_path)
+    else:
+        scores = []
+        for c in pool:
+            meta = s.model_output(c, model)[0]
+            u = meta.get("uncertainty")
+            if u is None:
+                p = min(max(float(meta["confidence"]), 1e-9), 1 - 1e-9)
+                u = float(-(p * np.log2(p) + (1 - p) * np.log2(1 - p)))
+            scores.append(float(u))
     order = rank_cases(scores) if pool else []
     ranked = [{"rank": r + 1, "case": pool[i], "score": scores[i]} for r, i in enumerate(order)]
-    s.store_ranks(model, ranked, "entropy")
-    return {"model": model, "method": "entropy", "cases": ranked}
+    s.store_ranks(model, ranked, method)
+    return {"model": model, "method": method, "cases": ranked}
+
+
+def _disagreement_scores(s, model: str, pool, registry_path=None) -> list[float]:
+    from models.quality.ranking import label_disagreement
+    from models.run import _spec
+    from models.tta import tta_label_maps
+
+    if not pool:
+        return []
+    s.require("proposal.generate", pool)
+    runnable = _spec(model, registry_path).load()
+    scores = []
+    for case_id in pool:
+        stored = s.model_output(case_id, model)[1]
+        data = s.open_case(case_id)
+        scores.append(label_disagreement(tta_label_maps(runnable, data.array,
+                                                        data.affine_lps, labels=stored)))
+    return scores
 
 
 # -- drift ------------------------------------------------------------------------------------

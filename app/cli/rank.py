@@ -3,8 +3,10 @@
 PATH is a folder of per-case probability maps, or a CSV ``case,path`` (paths relative to the
 CSV) -- or a workspace folder (``annotrace rank WS --model ID``: its unlabelled cases ranked by
 the stored outputs' uncertainty, stored for the GUI worklist). A ``.npy`` file holds a foreground map ``(k, j, i)``, class maps ``(C, k, j, i)``, or,
-for ``--method variance``, stochastic samples ``(S, k, j, i)`` / ``(S, C, k, j, i)`` (MC
-dropout or test-time augmentation); NIfTI/NRRD/MHA files hold a foreground map. The worklist
+for ``--method variance`` or ``disagreement``, stochastic samples ``(S, k, j, i)`` /
+``(S, C, k, j, i)`` (MC dropout or test-time augmentation); NIfTI/NRRD/MHA files hold a
+foreground map. In a workspace, ``--method disagreement`` runs the model on three augmented
+views of each unlabelled case (:mod:`models.tta`) and scores how differently it segments them. The worklist
 form will call :func:`rank_arrays` on the proposals' probability maps.
 """
 
@@ -23,12 +25,17 @@ MAP_SUFFIXES = (".npy", ".nii.gz", ".nii", ".nrrd", ".mha")
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "rank", allow_abbrev=False, help="rank unlabelled cases by uncertainty (active learning)",
-        description="Score each case's probability maps by mean voxel entropy or by the "
-                    "variance across stochastic samples, and list the cases most informative "
-                    "first, optionally spread out for diversity.")
+        description="Score each case's probability maps by mean voxel entropy, by the "
+                    "variance across stochastic samples or by how much the samples' "
+                    "segmentations disagree (1 - mean pairwise Dice), and list the cases most "
+                    "informative first, optionally spread out for diversity.")
     p.add_argument("path", help="folder of probability maps, or a CSV case,path; or a "
                                 "workspace folder")
-    p.add_argument("--method", choices=("entropy", "variance"), default="entropy")
+    p.add_argument("--method", choices=("entropy", "variance", "disagreement"),
+                   default="entropy",
+                   help="disagreement follows the model's errors best on a shifted domain "
+                        "(docs/quality.md); in a workspace it runs the model 3 more times "
+                        "per case")
     p.add_argument("--diversity", type=float, default=0.0, metavar="W",
                    help="weight in [0, 1] of distance to cases already picked (default 0)")
     p.add_argument("--top", type=int, metavar="N", help="list only the first N cases")
@@ -49,21 +56,22 @@ def run_workspace(args) -> int:
 
     if not args.model:
         raise QualityCliError(f"{args.path}: the workspace form needs --model ID")
-    if args.method != "entropy" or args.diversity:
-        raise QualityCliError("--method/--diversity: the workspace form ranks by the stored "
-                              "entropy only")
+    if args.method == "variance" or args.diversity:
+        raise QualityCliError("--method variance/--diversity: the workspace form ranks by the "
+                              "stored entropy or by test-time-augmentation disagreement")
     with open_ws(args, args.path) as s:
         if args.run_model:
             cases = [c["case_id"] for c in s.list_cases() if c["state"] == "new"]
             run_model_outputs(s, args.model, cases)
-        out = rank_workspace(s, args.model)
+        out = rank_workspace(s, args.model, method=args.method)
     if args.top is not None:
         out["cases"] = out["cases"][: max(0, args.top)]
     if args.json:
         print_json(out)
         return 0
+    unit = "bits" if out["method"] == "entropy" else "disagreement"
     for r in out["cases"]:
-        print(f"{r['rank']:>4}  {r['case']:<32} {r['score']:.5f} bits")
+        print(f"{r['rank']:>4}  {r['case']:<32} {r['score']:.5f} {unit}")
     return 0
 
 
@@ -118,7 +126,7 @@ def _features(array, method: str):
     import numpy as np
 
     a = np.asarray(array, dtype=np.float32)
-    if method == "variance":
+    if method in ("variance", "disagreement"):
         a = a.mean(axis=0)
     if a.ndim == 4:  # (C, k, j, i): foreground = everything but class 0
         a = 1.0 - a[0]
@@ -130,9 +138,11 @@ def _features(array, method: str):
 
 def rank_arrays(names, arrays, method="entropy", diversity=0.0) -> list[dict]:
     """Ranked cases (most informative first) with their uncertainty scores."""
-    from models.quality.ranking import entropy_score, rank_cases, variance_score
+    from models.quality.ranking import (disagreement_score, entropy_score, rank_cases,
+                                        variance_score)
 
-    score_of = entropy_score if method == "entropy" else variance_score
+    score_of = {"entropy": entropy_score, "variance": variance_score,
+                "disagreement": disagreement_score}[method]
     scores, feats = [], []
     for name, a in zip(names, arrays):
         try:
@@ -164,7 +174,7 @@ def run(args) -> int:
                   sys.stdout, indent=2)
         print()
         return 0
-    unit = "bits" if args.method == "entropy" else "variance"
+    unit = {"entropy": "bits"}.get(args.method, args.method)
     for r in ranked:
         print(f"{r['rank']:>4}  {r['case']:<32} {r['score']:.5f} {unit}")
     return 0

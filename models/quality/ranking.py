@@ -6,6 +6,10 @@ Uncertainty of one case from its probability maps:
   map ``(k, j, i)`` is read as two classes.
 - ``variance``: mean voxel variance across stochastic samples -- Monte-Carlo dropout passes or
   test-time augmentations mapped back to the case grid -- stacked on the first axis.
+- ``disagreement``: one minus the mean Dice between the segmentations of those samples, pair
+  by pair (the "Dice agreement within samples" structure-wise uncertainty of Roy et al.,
+  NeuroImage 2019). A case-level measure: a network sure of a wrong answer on a shifted domain
+  often has low voxel entropy and variance yet segments augmented views of it differently.
 
 Both are plain means over the case's voxels, so cases on one grid compare directly; a case
 confidently background everywhere scores 0.
@@ -46,6 +50,61 @@ def variance_score(samples) -> float:
                                            "(S, k, j, i) or (S, C, k, j, i)")
     v = s.var(axis=0)
     return float(v.mean() if v.ndim == 3 else v.sum(axis=0).mean())
+
+
+def disagreement_score(samples, threshold: float = 0.5) -> float:
+    """One minus the mean pairwise Dice of the samples' segmentations.
+
+    Parameters
+    ----------
+    samples : array_like (S, k, j, i) or (S, C, k, j, i)
+        Foreground probabilities (thresholded at ``threshold``) or class probabilities (each
+        sample's argmax; Dice averaged over the foreground classes 1..C-1 present in any
+        sample).
+
+    Returns
+    -------
+    float in [0, 1]
+        0 when every sample segments the case alike; a pair where both are empty agrees.
+    """
+    s = np.asarray(samples)
+    if s.ndim not in (4, 5) or s.shape[0] < 2:
+        raise QualityInputError("samples", "expected >= 2 samples stacked on the first axis of "
+                                           "(S, k, j, i) or (S, C, k, j, i)")
+    if s.ndim == 4:
+        masks = [s > threshold]
+    else:
+        labels = s.argmax(axis=1)
+        masks = [labels == c for c in range(1, s.shape[1]) if (labels == c).any()]
+    return _pairwise_disagreement(masks)
+
+
+def label_disagreement(label_maps) -> float:
+    """:func:`disagreement_score` of label maps ``(S, k, j, i)`` (0 = background).
+
+    Averaged over the labels present in any sample: what a model returns as a proposal,
+    so any model can be scored without its probabilities.
+    """
+    m = np.asarray(label_maps)
+    if m.ndim != 4 or m.shape[0] < 2:
+        raise QualityInputError("label maps", "expected >= 2 label maps stacked as "
+                                              "(S, k, j, i)")
+    return _pairwise_disagreement([m == v for v in np.unique(m) if v != 0])
+
+
+def _pairwise_disagreement(masks) -> float:
+    """1 - mean pairwise Dice over the samples of each boolean stack ``(S, ...)``."""
+    if not masks:
+        return 0.0
+    dices = []
+    for m in masks:
+        sizes = m.reshape(m.shape[0], -1).sum(axis=1)
+        for a in range(m.shape[0]):
+            for b in range(a + 1, m.shape[0]):
+                total = sizes[a] + sizes[b]
+                both = np.logical_and(m[a], m[b]).sum()
+                dices.append(1.0 if total == 0 else 2.0 * both / total)
+    return float(1.0 - np.mean(dices))
 
 
 def rank_cases(scores, features=None, diversity: float = 0.0,

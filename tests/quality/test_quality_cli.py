@@ -218,3 +218,21 @@ def test_rank_csv_variance_with_diversity(tmp_path, capsys):
     assert main(["rank", str(tmp_path / "cases.csv"), "--method", "variance",
                  "--diversity", "2"]) == 2
     assert "diversity: must lie in [0, 1]" in capsys.readouterr().err
+
+
+def test_rank_by_disagreement_of_samples(tmp_path, capsys):
+    # In one case the samples differ in value but segment the same region; in the other
+    # they segment disjoint halves.
+    half = np.zeros((8, 8, 8), np.float32)
+    half[:4] = 1.0
+    same = np.stack([half * 0.9 + 0.05, half * 0.6 + 0.35])      # both threshold to `half`
+    apart = np.stack([half, half[::-1].copy()])                  # disjoint halves
+    np.save(tmp_path / "same.npy", same)
+    np.save(tmp_path / "apart.npy", apart)
+    code, out, _ = _json(capsys, ["rank", str(tmp_path), "--method", "disagreement", "--json"])
+    assert code == 0 and [c["case"] for c in out["cases"]] == ["apart", "same"]
+    assert out["cases"][0]["score"] == pytest.approx(1.0)
+    assert out["cases"][1]["score"] == pytest.approx(0.0)
+    np.save(tmp_path / "single.npy", half[None])
+    assert main(["rank", str(tmp_path), "--method", "disagreement"]) == 2
+    assert "single: samples: expected >= 2 samples" in capsys.readouterr().err

@@ -80,3 +80,39 @@ def test_error_rate_alert_needs_evidence_beyond_noise():
     assert many.alert and "error rate" in many.reason
     assert many.error_lower_bound == pytest.approx(clopper_pearson_lower(10, 50, 0.05))
     assert many.error_lower_bound > 0.05
+
+
+def test_disagreement_is_one_minus_the_mean_pairwise_dice():
+    from models.quality.ranking import disagreement_score
+
+    a = np.zeros((4, 4, 4))
+    a[:2] = 0.9                    # 32 voxels
+    b = np.zeros((4, 4, 4))
+    b[1:3] = 0.8                   # 32 voxels, 16 shared with a
+    assert disagreement_score(np.stack([a, a])) == pytest.approx(0.0)
+    assert disagreement_score(np.stack([a, b])) == pytest.approx(0.5)
+    # three samples: pairs (a, a) = 1, (a, b) = 0.5 twice -> mean 2/3
+    assert disagreement_score(np.stack([a, a, b])) == pytest.approx(1 / 3)
+    assert disagreement_score(np.zeros((2, 3, 3, 3))) == 0.0  # empty everywhere: agreement
+    # class probabilities (S, C, k, j, i): argmax per sample; class 2 absent -> not counted
+    two_class = np.stack([np.stack([1 - a, a, np.zeros_like(a)]),
+                          np.stack([1 - b, b, np.zeros_like(b)])])
+    assert disagreement_score(two_class) == pytest.approx(0.5)
+    with pytest.raises(QualityInputError, match="samples"):
+        disagreement_score(np.zeros((1, 2, 2, 2)))
+
+
+def test_label_disagreement_averages_over_the_labels_present():
+    from models.quality.ranking import label_disagreement
+
+    a = np.zeros((4, 4, 4), np.uint8)
+    a[:2] = 1
+    a[3] = 2
+    b = a.copy()
+    b[:2] = 0
+    b[1:3] = 1                     # label 1: Dice 0.5; label 2 unchanged: Dice 1
+    assert label_disagreement(np.stack([a, a])) == 0.0
+    assert label_disagreement(np.stack([a, b])) == pytest.approx(0.25)
+    assert label_disagreement(np.zeros((3, 2, 2, 2), np.uint8)) == 0.0
+    with pytest.raises(QualityInputError, match="label maps"):
+        label_disagreement(a)

@@ -228,3 +228,40 @@ def test_file_forms_still_work(tmp_path, capsys):
     assert json.loads(out)["threshold"] == 0.5
     code, _, err = run(capsys, "calibrate", tmp_path)
     assert code == 2 and "not an annotrace workspace" in err
+
+
+def test_rank_by_test_time_augmentation_disagreement_runs_the_real_model(scenario, capsys):
+    """The built-in brainmask-unet on the pool cases: its four segmentations per case (the
+    stored output and three augmented views) give the score, recomputed here independently."""
+    from qws_common import image
+
+    from models.quality.ranking import label_disagreement
+    from models.run import _spec
+    from models.tta import tta_label_maps
+
+    ws, ids, pw = scenario
+    model = "brainmask-unet"
+    runnable = _spec(model).load(device="cpu")
+    s = login(Workspace.open(ws), "rev")
+    stored, expected = {}, {}
+    for n, cid in enumerate(ids["pool"]):
+        data = s.open_case(cid)
+        stored[cid] = runnable.propose(data.array, data.affine_lps).labels
+        s.store_model_output(cid, model, stored[cid], 0.9)
+        np.testing.assert_array_equal(data.array, image(100 + n))
+        expected[cid] = label_disagreement(tta_label_maps(runnable, data.array,
+                                                          data.affine_lps, stored[cid]))
+    s.logout()
+    rep = run_json(capsys, "rank", ws, "--model", model, "--method", "disagreement", *auth(pw))
+    assert rep["method"] == "disagreement"
+    got = {r["case"]: r["score"] for r in rep["cases"]}
+    assert got == pytest.approx(expected)
+    scores = [r["score"] for r in rep["cases"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == len(ids["pool"])
+    entries = audit_actions(ws)
+    rank = [e for e in entries if e["action"] == "quality.rank"][-1]
+    assert rank["details"]["method"] == "disagreement"
+    opened = {c for e in entries if e["action"] == "case.open" for c in e["objects"]}
+    assert set(ids["pool"]) <= opened
+    code, _, err = run(capsys, "rank", ws, "--model", model, "--method", "variance", *auth(pw))
+    assert code == 2 and "--method variance" in err
