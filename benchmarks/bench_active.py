@@ -1,25 +1,36 @@
 """Active learning vs random selection when fine-tuning the project's brainmask-unet.
 
-    .venv/bin/python benchmarks/bench_active.py [--pool 28] [--test 12] [--steps 150] \
-        [--budgets 1 2 3 4 6 8] [--hard-share 0.25] [--gain 0.5 0.75 0.9]
+    .venv/bin/python benchmarks/bench_active.py [--seed 2] [--score disagreement] \
+        [--pool 28] [--test 12] [--steps 150] [--budgets 1 2 3 4 6 8] [--repeats 3] \
+        [--random-repeats 5] [--hard-share 0.25] [--gain 0.5 0.75 0.9] [--no-replay]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
-contrast changes and noise as benchmarks/tbal_pool.py), truth = the warped ``ch2bet > 0``.
-The pretrained brainmask-unet proposes on every pool case; the uncertainty ranking
-(:func:`models.quality.ranking.entropy_score` of its foreground probability, most uncertain
-first) picks the cases to label, against random picks. For each budget of labelled cases a
-copy of the pretrained network is fine-tuned on them (:mod:`models.training`, the same number
-of steps for every run, 3 training seeds per strategy; random also redraws its picks) and
-scored by mean Dice on held-out test cases. Reported: test Dice per budget and strategy, and
-the labelled cases each strategy needs to reach target Dice values.
+contrast changes and noise as benchmarks/tbal_pool.py), truth = the warped ``ch2bet > 0``;
+``--hard-share`` of the pool and of the test cases come from a shifted domain (the tissue
+contrast inverted inside the head, T2-like), which the T1-trained network segments badly.
+The pretrained brainmask-unet proposes on every pool case and the ranking picks the cases to
+label (most uncertain first), against random picks. Scores (``--score``):
 
-A more varied pool (``--hard-share``): that share of the pool and of the test cases comes
-from a shifted domain -- the corrupted image with its tissue contrast inverted inside the head
-(T2-like), which the T1-trained network segments badly. With the first version (no shift) both
-strategies reached every target with 1-2 cases. Targets: absolute (``--targets``) and, since
-what is attainable depends on the pool, *relative* ones fixed before the run (``--gain``): the
-pretrained test Dice plus a fraction of the gain the best strategy reaches at the largest
-budget (same target for both strategies).
+* ``disagreement`` (default): 1 - mean pairwise Dice of its segmentations of the case and of
+  three test-time-augmentation views (:mod:`models.tta`);
+* ``entropy``: mean voxel entropy of the foreground probability;
+* ``tta``: mean voxel variance of the probability across those views;
+* ``coreset``: entropy with diversity over the network's bottleneck embedding
+  (:mod:`models.embedding`), starting from its training data.
+
+For each budget of labelled cases a copy of the pretrained network is fine-tuned on them
+(:mod:`models.training`, the same number of steps for every run; ``--repeats`` training seeds
+for the ranking, ``--random-repeats`` draws for random, each with new picks). Each training
+batch holds one patch of the labelled cases and one of the network's own training data
+(Colin27's left hemisphere with the original augmentation): rehearsal, without which 150 steps
+on one contrast-inverted case collapsed the network (``--no-replay`` gives the earlier runs).
+Scored by mean Dice on the held-out test cases. Reported: test Dice per budget and strategy,
+and the labelled cases each strategy needs to reach target Dice values -- absolute
+(``--targets``) and relative (``--gain``: the pretrained test Dice plus that share of the gain
+the best strategy reaches at the largest budget, the same target for both).
+
+The score was chosen on a development pool (``--seed 1``, correlation of each score with the
+pretrained Dice; docs/quality.md) and evaluated on a pool never looked at before (``--seed 2``).
 """
 
 from __future__ import annotations
@@ -37,22 +48,22 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from models.quality.agreement import dice  # noqa: E402
-from models.quality.ranking import entropy_score, rank_cases, variance_score  # noqa: E402
+from models.quality.ranking import (  # noqa: E402
+    disagreement_score, entropy_score, rank_cases, variance_score)
 
 PATCH = (40, 64, 64)
 
 
 def tta_probabilities(runner, image, affine, prob) -> np.ndarray:
-    """The foreground probability of ``image`` and of three augmented views mapped back:
-    left-right flip, and gamma 0.6 / 1.6 on the intensities rescaled to [0, 1]. A network
-    sure of a wrong answer under a domain shift (low entropy) often disagrees with itself
-    across such views."""
-    x = np.asarray(image, np.float32)
-    lo, hi = np.percentile(x, (1, 99))
-    unit = np.clip((x - lo) / max(hi - lo, 1e-6), 0, 1)
-    views = [prob, runner.probability(np.ascontiguousarray(x[:, :, ::-1]), affine)[:, :, ::-1]]
-    for gamma in (0.6, 1.6):
-        views.append(runner.probability(lo + unit ** gamma * (hi - lo), affine))
+    """The foreground probability of ``image`` and of its test-time-augmentation views
+    (:func:`models.tta.augmented_views`: left-right mirror, gamma 0.6 and 1.6) mapped back.
+    A network sure of a wrong answer under a domain shift (low entropy) often disagrees with
+    itself across such views."""
+    from models.tta import augmented_views
+
+    views = [prob]
+    for view, back in augmented_views(image):
+        views.append(back(runner.probability(view, affine)))
     return np.stack(views)
 
 
@@ -95,10 +106,25 @@ def network_tensors(image, mask, affine):
     return x.as_tensor().clone(), y.as_tensor().round().clone()
 
 
-def fine_tune(base_net, tensors, steps: int, seed: int):
+def training_data():
+    """The pretrained network's own training data (Colin27's left hemisphere, network grid)."""
+    from models.train_brainmask import (DEFAULT_IMAGE, DEFAULT_MASK, _training_data,
+                                        hemisphere_masks, load_pair)
+
+    image, mask, affine_lps = load_pair(DEFAULT_IMAGE, DEFAULT_MASK)
+    train_half, _ = hemisphere_masks(image.shape, affine_lps)
+    return _training_data(image, mask, affine_lps, train_half)
+
+
+def fine_tune(base_net, tensors, steps: int, seed: int, replay=None):
+    """A copy of ``base_net`` trained ``steps`` steps on batches of two patches: both from
+    the labelled cases, or (``replay`` = the original training data) one from them and one
+    from the training data with the original recipe's augmentation -- rehearsal, so a
+    network fine-tuned on one case of a new domain does not forget its old one."""
     import torch
     from monai.transforms import Compose, RandFlipd, RandSpatialCropd, SpatialPadd
 
+    from models.train_brainmask import _augment
     from models.training import train_segmentation
 
     net = copy.deepcopy(base_net)
@@ -106,11 +132,16 @@ def fine_tune(base_net, tensors, steps: int, seed: int):
                     RandFlipd(("image", "label"), prob=0.5, spatial_axis=0),
                     RandSpatialCropd(("image", "label"), roi_size=PATCH, random_size=False)])
     crop.set_random_state(seed=seed)
+    augment = _augment()
+    augment.set_random_state(seed=seed + 1)
     rng = np.random.default_rng(seed)
 
     def sample(step):
+        n_new = 2 if replay is None else 1
         items = [crop({"image": tensors[i][0], "label": tensors[i][1]})
-                 for i in rng.integers(0, len(tensors), size=2)]
+                 for i in rng.integers(0, len(tensors), size=n_new)]
+        if replay is not None:
+            items.append(augment({"image": replay[0], "label": replay[1]}))
         return (torch.stack([torch.as_tensor(d["image"]) for d in items]),
                 torch.stack([torch.as_tensor(d["label"]) for d in items]).long())
 
@@ -143,9 +174,19 @@ def main() -> int:
     ap.add_argument("--hard-share", type=float, default=0.25,
                     help="share of cases from the shifted (contrast-inverted) domain")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--score", choices=("entropy", "tta"), default="entropy",
-                    help="uncertainty: entropy of the foreground probability, or the variance "
-                         "of the probability under test-time augmentation (flip, gamma)")
+    ap.add_argument("--score", choices=("entropy", "tta", "disagreement", "coreset"),
+                    default="disagreement",
+                    help="entropy of the foreground probability; the variance of the "
+                         "probability under test-time augmentation (flip, gamma); "
+                         "disagreement: 1 - mean pairwise Dice of the segmentations of those "
+                         "views; or coreset: entropy with diversity over the network's "
+                         "bottleneck embedding, starting from its training data")
+    ap.add_argument("--diversity", type=float, default=0.5,
+                    help="weight of diversity for --score coreset")
+    ap.add_argument("--no-replay", dest="replay", action="store_false",
+                    help="fine-tune on the labelled cases alone (the earlier runs)")
+    ap.add_argument("--random-repeats", type=int, default=None,
+                    help="random draws per budget (default: --repeats)")
     args = ap.parse_args()
 
     import torch
@@ -161,13 +202,24 @@ def main() -> int:
     base = _spec("brainmask-unet").load(device="cpu").net
     runner = BrainmaskUNet(spec=None, network=base, device="cpu")
     probs = [runner.probability(x, affine) for x, _ in pool]
-    if args.score == "tta":
-        scores = [variance_score(tta_probabilities(runner, x, affine, p)) for (x, _), p
+    replay = training_data()
+    tensors = [network_tensors(x, y, affine) for x, y in pool]
+    if args.score in ("tta", "disagreement"):
+        score = variance_score if args.score == "tta" else disagreement_score
+        scores = [score(tta_probabilities(runner, x, affine, p)) for (x, _), p
                   in zip(pool, probs)]
     else:
         scores = [entropy_score(p) for p in probs]
     pool_dice = [dice(p > 0.5, y) for p, (_, y) in zip(probs, pool)]
-    order = rank_cases(scores)
+    if args.score == "coreset":
+        from models.brainmask_unet import inferer
+        from models.embedding import network_embedding
+
+        embed = [network_embedding(base, t[0][None], inferer()) for t in tensors]
+        known = [network_embedding(base, replay[0][None], inferer())]
+        order = rank_cases(scores, embed, args.diversity, labelled_features=known)
+    else:
+        order = rank_cases(scores)
     rho = np.corrcoef(scores, pool_dice)[0, 1]
     if any(pool_hard):
         hd = [d for d, h in zip(pool_dice, pool_hard) if h]
@@ -176,22 +228,27 @@ def main() -> int:
               f", {len(ed)} others (median {np.median(ed):.3f}); test: {sum(hard[args.pool:])} "
               f"of {len(test)} shifted; uncertainty's first 8 picks hold "
               f"{sum(pool_hard[i] for i in order[:8])} shifted cases")
+    score_name = "entropy" if args.score == "coreset" else args.score
     print(f"{len(pool)} pool + {len(test)} test cases built and proposed in "
           f"{time.perf_counter() - t0:.0f} s; pretrained pool Dice median "
-          f"{np.median(pool_dice):.3f}; {args.score} vs Dice r = {rho:.2f}")
+          f"{np.median(pool_dice):.3f}; {score_name} vs Dice r = {rho:.2f}")
     baseline = test_dice(base, test, affine)
     print(f"pretrained test Dice {baseline:.4f}")
-    tensors = [network_tensors(x, y, affine) for x, y in pool]
+    if not args.replay:
+        replay = None
+    print("first picks: " + " ".join(f"{i}{'*' if pool_hard[i] else ''}"
+                                     for i in order[:max(args.budgets)])
+          + "  (* = shifted domain)")
     results = {"uncertainty": [], "random": []}
     for b in args.budgets:
         # Both strategies are repeated over training seeds; random also over its picks.
-        al = [test_dice(fine_tune(base, [tensors[i] for i in order[:b]], args.steps, s), test,
-                        affine) for s in range(args.repeats)]
+        al = [test_dice(fine_tune(base, [tensors[i] for i in order[:b]], args.steps, s,
+                                  replay), test, affine) for s in range(args.repeats)]
         rand = []
-        for s in range(args.repeats):
+        for s in range(args.random_repeats or args.repeats):
             pick = np.random.default_rng(100 + s).permutation(len(pool))[:b]
-            rand.append(test_dice(fine_tune(base, [tensors[i] for i in pick], args.steps, s),
-                                  test, affine))
+            rand.append(test_dice(fine_tune(base, [tensors[i] for i in pick], args.steps, s,
+                                            replay), test, affine))
         results["uncertainty"].append(float(np.mean(al)))
         results["random"].append(float(np.mean(rand)))
         print(f"  {b:>2} labelled: uncertainty {np.mean(al):.4f} (runs "
