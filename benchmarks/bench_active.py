@@ -116,7 +116,8 @@ def training_data():
     return _training_data(image, mask, affine_lps, train_half)
 
 
-def fine_tune(base_net, tensors, steps: int, seed: int, replay=None):
+def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float = 1e-3,
+              freeze_norm: bool = False):
     """A copy of ``base_net`` trained ``steps`` steps on batches of two patches: both from
     the labelled cases, or (``replay`` = the original training data) one from them and one
     from the training data with the original recipe's augmentation -- rehearsal, so a
@@ -145,7 +146,7 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None):
         return (torch.stack([torch.as_tensor(d["image"]) for d in items]),
                 torch.stack([torch.as_tensor(d["label"]) for d in items]).long())
 
-    train_segmentation(net, sample, steps, lr=1e-3, seed=seed)
+    train_segmentation(net, sample, steps, lr=lr, seed=seed, freeze_norm=freeze_norm)
     return net
 
 
@@ -185,6 +186,9 @@ def main() -> int:
                     help="weight of diversity for --score coreset")
     ap.add_argument("--no-replay", dest="replay", action="store_false",
                     help="fine-tune on the labelled cases alone (the earlier runs)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
+    ap.add_argument("--freeze-norm", action="store_true",
+                    help="keep batch-norm statistics fixed while fine-tuning")
     ap.add_argument("--random-repeats", type=int, default=None,
                     help="random draws per budget (default: --repeats)")
     args = ap.parse_args()
@@ -243,12 +247,13 @@ def main() -> int:
     for b in args.budgets:
         # Both strategies are repeated over training seeds; random also over its picks.
         al = [test_dice(fine_tune(base, [tensors[i] for i in order[:b]], args.steps, s,
-                                  replay), test, affine) for s in range(args.repeats)]
+                                  replay, args.lr, args.freeze_norm), test, affine)
+              for s in range(args.repeats)]
         rand = []
         for s in range(args.random_repeats or args.repeats):
             pick = np.random.default_rng(100 + s).permutation(len(pool))[:b]
             rand.append(test_dice(fine_tune(base, [tensors[i] for i in pick], args.steps, s,
-                                            replay), test, affine))
+                                            replay, args.lr, args.freeze_norm), test, affine))
         results["uncertainty"].append(float(np.mean(al)))
         results["random"].append(float(np.mean(rand)))
         print(f"  {b:>2} labelled: uncertainty {np.mean(al):.4f} (runs "

@@ -27,7 +27,8 @@ class TrainResult:
 
 def train_segmentation(network, sample_batch: Callable, steps: int, lr: float = 3e-3,
                        validate: Callable | None = None, validate_every: int = 100,
-                       progress: Callable | None = None, seed: int = 0) -> TrainResult:
+                       progress: Callable | None = None, seed: int = 0,
+                       freeze_norm: bool = False) -> TrainResult:
     """Train ``network`` with Dice + cross-entropy and Adam (cosine learning-rate decay).
 
     Parameters
@@ -42,6 +43,10 @@ def train_segmentation(network, sample_batch: Callable, steps: int, lr: float = 
         ``validate(network) -> float`` (e.g. Dice on held-out data); run in eval mode.
     progress : callable, optional
         ``progress(done, total, stage)``; may raise Cancelled.
+    freeze_norm : bool
+        Keep batch-norm layers in eval mode (their running statistics fixed, their affine
+        weights still trained): for fine-tuning with batches of one or two patches, whose
+        statistics would otherwise overwrite those learnt from the whole training set.
     """
     import torch
     from monai.losses import DiceCELoss
@@ -52,8 +57,12 @@ def train_segmentation(network, sample_batch: Callable, steps: int, lr: float = 
     optimizer = torch.optim.Adam(network.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     result = TrainResult(steps=steps)
+    norms = [m for m in network.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)] if freeze_norm else []
     for step in range(1, steps + 1):
         network.train()
+        for m in norms:
+            m.eval()
         images, labels = sample_batch(step)
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(network(images), labels)

@@ -56,3 +56,23 @@ def test_fine_tuning_writes_new_weights_and_measures_held_out_cases(cases, tmp_p
 def test_only_state_dict_models_can_be_fine_tuned(cases, tmp_path):
     with pytest.raises(ModelError, match="deepbet: fine-tuning is available"):
         fine_tune("deepbet", cases, tmp_path / "x.pt", steps=1)
+
+
+def test_freeze_norm_keeps_batch_norm_statistics_and_still_trains():
+    import torch
+    from monai.networks.nets import UNet
+
+    from models.training import train_segmentation
+
+    torch.manual_seed(0)
+    net = UNet(3, 1, 2, channels=(4, 8), strides=(2,), num_res_units=0, norm="batch")
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    before = [m.running_mean.clone() for m in norms]
+    weights = [m.weight.detach().clone() for m in norms]
+    x = torch.rand(2, 1, 8, 8, 8) * 5 + 3          # statistics unlike the initial ones
+    y = (x > 5.5).long()
+    train_segmentation(net, lambda step: (x, y), steps=3, lr=1e-2, freeze_norm=True)
+    assert all(torch.equal(a, m.running_mean) for a, m in zip(before, norms))
+    assert any(not torch.equal(w, m.weight) for w, m in zip(weights, norms))
+    train_segmentation(net, lambda step: (x, y), steps=1, lr=1e-2)
+    assert any(not torch.equal(a, m.running_mean) for a, m in zip(before, norms))
