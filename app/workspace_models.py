@@ -207,16 +207,32 @@ def prepare(session, parent_ref: str, name: str | None = None, log=lambda line: 
 
 def fine_tune_plan(plan: TrainingPlan, steps: int = 200, holdout: float = 0.2, seed: int = 0,
                    progress=None, validation_progress=None, log=lambda line: None,
-                   lr: float = 1e-3):
+                   lr: float | None = None):
     """Run the fine-tuning (no session needed: safe on a worker thread while the session
     may lock). Returns :class:`models.finetune.FineTuneResult` (weights in memory)."""
-    from models.finetune import fine_tune
+    from models.finetune import DEFAULT_LR, fine_tune
 
+    lr = DEFAULT_LR if lr is None else lr
     log(f"fine-tuning {plan.spec.model_id} on {len(plan.cases)} approved case(s), "
         f"{steps} steps")
     return fine_tune(plan.spec, plan.cases, None, steps=steps, holdout=holdout, seed=seed,
                      lr=lr, progress=progress, parent_weights=plan.weights,
                      validation_progress=validation_progress)
+
+
+def parent_comparison(record: dict) -> str | None:
+    """One line comparing a new version with its parent on the same held-out cases, or
+    None when nothing was held out (or the record predates the comparison)."""
+    new, old = record.get("mean_validation_dice"), record.get("mean_parent_validation_dice")
+    if new is None or old is None:
+        return None
+    n = len(record.get("validation_dice") or {})
+    diff = new - old
+    verdict = ("no better than its parent" if abs(diff) < 5e-5 else
+               f"better than its parent by {diff:.4f}" if diff > 0 else
+               f"WORSE than its parent by {-diff:.4f}: keep proposing with the parent")
+    return (f"parent on the same {n} held-out case(s): {old:.4f} (new {new:.4f}); "
+            f"the new version is {verdict}")
 
 
 def register_result(session, plan: TrainingPlan, result, holdout: float, seed: int,
@@ -235,8 +251,12 @@ def register_result(session, plan: TrainingPlan, result, holdout: float, seed: i
               "labels": [s.as_json() for s in spec.segments],
               "training_cases": result.training_cases,
               "validation_cases": result.validation_cases,
-              "validation_dice": result.validation_dice, "weights_sha256": result.weights_sha256,
-              "steps": result.steps, "holdout": holdout, "seed": seed, "lr": lr,
+              "validation_dice": result.validation_dice,
+              "parent_validation_dice": result.parent_validation_dice,
+              "weights_sha256": result.weights_sha256,
+              "steps": result.steps, "holdout": holdout, "seed": seed,
+              "lr": getattr(result, "lr", lr),
+              "freeze_norm": getattr(result, "freeze_norm", None),
               "training_seconds": round(result.seconds, 1)}
     return modelstore.register_version(session, record, result.weights)
 

@@ -95,6 +95,7 @@ def register_version(session, record: dict, weights: bytes) -> dict:
     if record.get("weights_sha256") not in (None, digest):
         raise IntegrityError(f"model {record['name']}: weights do not match their SHA-256")
     dice = record["validation_dice"]
+    parent_dice = record.get("parent_validation_dice") or {}
     folder = _dir(session, "v")
     folder.mkdir(parents=True, exist_ok=True)
     # The version number is decided under a lock: two workstations training at once get
@@ -107,6 +108,9 @@ def register_version(session, record: dict, weights: bytes) -> dict:
                 "weights_sha256": digest, "weights_bytes": len(weights),
                 "mean_validation_dice": (round(sum(dice.values()) / len(dice), 4)
                                          if dice else None),
+                "mean_parent_validation_dice": (
+                    round(sum(parent_dice.values()) / len(parent_dice), 4)
+                    if parent_dice else None),
                 "created": utc_now(), "created_by": session.name,
                 "created_by_id": session.user_id}
         if not session.write_private(f"model/{mid}", 0, folder / f"{mid}.enc",
@@ -117,6 +121,7 @@ def register_version(session, record: dict, weights: bytes) -> dict:
         "training_cases": list(record["training_cases"]),
         "validation_cases": list(record["validation_cases"]),
         "validation_dice": dice, "mean_validation_dice": meta["mean_validation_dice"],
+        "mean_parent_validation_dice": meta["mean_parent_validation_dice"],
         "weights_sha256": digest})
     return meta
 

@@ -4,7 +4,15 @@ The workspace (another layer) chooses the approved cases, runs this in a backgro
 registers the result as a new model version, encrypted. Here: split the cases into training
 and held-out validation cases (deterministic from the seed), continue training the parent's
 network from its weights with the built-in recipe's augmentations, measure the Dice of the
-new model's *proposals* on the held-out cases, and write the weights.
+new model's *proposals* on the held-out cases -- and the parent's on the same cases, so the
+reviewer sees whether the new version is better -- and write the weights.
+
+Defaults (:data:`DEFAULT_LR`, batch-norm statistics frozen): batches are two augmented
+patches of one case, whose statistics would overwrite the running ones the parent learnt
+from its whole training set. On four Colin27 variants (two held out, 40 steps) the new
+version's Dice against the parent's 0.9525 was 0.9254 (lr 1e-3, statistics updated), 0.9145
+(1e-4, updated), 0.9388 (1e-3, frozen) and 0.9537 (1e-4, frozen): only the last keeps a good
+parent good.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import ModelError
+
+#: fine-tuning learning rate (Adam): low, to keep what a good parent knows
+DEFAULT_LR = 1e-4
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,11 @@ class FineTuneResult:
     validation_dice: dict[str, float]
     steps: int
     seconds: float
+    #: the parent's Dice on the same held-out cases (measured before training): whether
+    #: the new version is better than what it replaces
+    parent_validation_dice: dict[str, float] = field(default_factory=dict)
+    lr: float = DEFAULT_LR
+    freeze_norm: bool = True
     losses: list[float] = field(default_factory=list, repr=False)
     #: the serialized state dict (what ``weights_path`` holds, when one was given)
     weights: bytes = field(default=b"", repr=False)
@@ -107,9 +123,9 @@ def runnable_from_weights(spec, weights: bytes, device=None):
 
 
 def fine_tune(parent, cases: list[Case], out_path=None, steps: int = 200,
-              holdout: float = 0.2, seed: int = 0, lr: float = 1e-3, progress=None,
+              holdout: float = 0.2, seed: int = 0, lr: float = DEFAULT_LR, progress=None,
               parent_weights: bytes | None = None,
-              validation_progress=None) -> FineTuneResult:
+              validation_progress=None, freeze_norm: bool = True) -> FineTuneResult:
     """Fine-tune ``parent`` (a brainmask-unet-type model) on ``cases``; see module doc.
 
     ``out_path`` None keeps the new weights in memory only (``result.weights``: a workspace
@@ -146,8 +162,21 @@ def fine_tune(parent, cases: list[Case], out_path=None, steps: int = 200,
 
     runner = (BrainmaskUNet(spec, device="cpu") if parent_weights is None
               else runnable_from_weights(spec, parent_weights, device="cpu"))
+
+    def held_out_dice() -> dict[str, float]:
+        out = {}
+        for case_id in val_ids:
+            case = by_id[case_id]
+            prob = runner.probability(case.image, case.affine_lps,
+                                      progress=validation_progress)
+            labels = binary_proposal(prob, case.affine_lps, spec, {}).labels == 1
+            out[case_id] = round(dice(labels, case.mask.astype(bool)), 4)
+        return out
+
+    parent_validation = held_out_dice()  # the network is trained in place below
     t0 = time.perf_counter()
-    result = train_segmentation(runner.net, sample, steps, lr=lr, progress=progress, seed=seed)
+    result = train_segmentation(runner.net, sample, steps, lr=lr, progress=progress, seed=seed,
+                                freeze_norm=freeze_norm)
     seconds = time.perf_counter() - t0
     runner.net.to(memory_format=torch.contiguous_format)
     buffer = io.BytesIO()
@@ -156,18 +185,15 @@ def fine_tune(parent, cases: list[Case], out_path=None, steps: int = 200,
     if out_path is not None:
         out_path = Path(out_path)
         out_path.write_bytes(weights)
-    validation = {}
-    for case_id in val_ids:
-        case = by_id[case_id]
-        prob = runner.probability(case.image, case.affine_lps, progress=validation_progress)
-        labels = binary_proposal(prob, case.affine_lps, spec, {}).labels == 1
-        validation[case_id] = round(dice(labels, case.mask.astype(bool)), 4)
+    validation = held_out_dice()
     return FineTuneResult(parent_model_id=spec.model_id,
                           parent_weights_sha256=spec.weights_sha256, weights_path=out_path,
                           weights_sha256=hashlib.sha256(weights).hexdigest(),
                           training_cases=train_ids, validation_cases=val_ids,
                           validation_dice=validation, steps=steps, seconds=seconds,
-                          losses=result.losses, weights=weights)
+                          losses=result.losses, weights=weights,
+                          parent_validation_dice=parent_validation, lr=lr,
+                          freeze_norm=freeze_norm)
 
 
 def spec_for(result: FineTuneResult, name: str, version: str):

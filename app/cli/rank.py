@@ -2,12 +2,12 @@
 
 PATH is a folder of per-case probability maps, or a CSV ``case,path`` (paths relative to the
 CSV) -- or a workspace folder (``annotrace rank WS --model ID``: its unlabelled cases ranked by
-the stored outputs' uncertainty, stored for the GUI worklist). A ``.npy`` file holds a foreground map ``(k, j, i)``, class maps ``(C, k, j, i)``, or,
-for ``--method variance`` or ``disagreement``, stochastic samples ``(S, k, j, i)`` /
-``(S, C, k, j, i)`` (MC dropout or test-time augmentation); NIfTI/NRRD/MHA files hold a
-foreground map. In a workspace, ``--method disagreement`` runs the model on three augmented
-views of each unlabelled case (:mod:`models.tta`) and scores how differently it segments them. The worklist
-form will call :func:`rank_arrays` on the proposals' probability maps.
+the stored outputs' uncertainty, stored for the GUI worklist). A ``.npy`` file holds a
+foreground map ``(k, j, i)``, class maps ``(C, k, j, i)``, or, for ``--method variance`` or
+``disagreement``, stochastic samples ``(S, k, j, i)`` / ``(S, C, k, j, i)`` (MC dropout or
+test-time augmentation); NIfTI/NRRD/MHA files hold a foreground map. In a workspace,
+``--method disagreement`` runs the model on three augmented views of each unlabelled case
+(:mod:`models.tta`) and scores how differently it segments them.
 """
 
 from __future__ import annotations

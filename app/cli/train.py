@@ -30,8 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--holdout", type=float, default=0.2,
                    help="fraction of approved cases held out for validation (default 0.2)")
     p.add_argument("--seed", type=int, default=0, help="split and augmentation seed")
-    p.add_argument("--lr", type=float, default=1e-3,
-                   help="learning rate (default 1e-3; lower keeps more of a good parent)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 1e-4: keeps what a good parent knows; the "
+                        "output compares the new version with its parent)")
     p.add_argument("--name", metavar="NEWNAME",
                    help="name of the new model (default: the parent's workspace name, or "
                         "<built-in name>-local)")
@@ -46,7 +47,7 @@ def _check(args) -> None:
 
     if args.steps < 1:
         raise UsageError(f"--steps {args.steps}: must be at least 1")
-    if not args.lr > 0:
+    if args.lr is not None and not args.lr > 0:
         raise UsageError(f"--lr {args.lr}: must be positive")
     if not 0.0 <= args.holdout < 1.0:
         raise UsageError(f"--holdout {args.holdout}: must be in [0, 1)")
@@ -100,5 +101,10 @@ def run(args) -> int:
     per_case = ", ".join(f"{c} {d:.4f}" for c, d in record["validation_dice"].items())
     print(f"validation Dice {'-' if dice is None else f'{dice:.4f}'}"
           + (f"  ({per_case})" if per_case else "  (no case held out)"))
+    from app.workspace_models import parent_comparison
+
+    comparison = parent_comparison(record)
+    if comparison:
+        print(comparison)
     print(f"weights sha256 {record['weights_sha256']}")
     return 0

@@ -243,7 +243,7 @@ class ImproveModelDialog(QDialog):
     def register(self) -> None:
         """Register the finished result (on the GUI thread); keep it if the session is
         locked so that Register can retry after the unlock."""
-        from app.workspace_models import register_result
+        from app.workspace_models import parent_comparison, register_result
         from compliance.errors import ComplianceError, SessionLocked
 
         plan, result = self.pending
@@ -271,6 +271,7 @@ class ImproveModelDialog(QDialog):
         self.result.setText(
             f"Validation Dice {'-' if dice is None else f'{dice:.4f}'}"
             + (f" ({per_case})" if per_case else " (no case held out)")
+            + (f"\n{comparison}" if (comparison := parent_comparison(r)) else "")
             + f"\nTrained on {len(r['training_cases'])} case(s) from {r['parent']['model_id']}"
             + f"\nWeights SHA-256 {r['weights_sha256']}")
 

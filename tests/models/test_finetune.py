@@ -47,6 +47,13 @@ def test_fine_tuning_writes_new_weights_and_measures_held_out_cases(cases, tmp_p
     assert len(result.validation_cases) == 1 and len(result.training_cases) == 2
     assert set(result.validation_dice) == set(result.validation_cases)
     assert result.mean_validation_dice > 0.9
+    # the parent, measured on the same held-out case before training, as a proposal would
+    (held_out,) = result.validation_cases
+    case = next(c for c in cases if c.case_id == held_out)
+    parent_labels = propose("brainmask-unet", case.image, case.affine_lps).labels == 1
+    both = np.logical_and(parent_labels, case.mask).sum()
+    expected = 2 * both / (parent_labels.sum() + case.mask.astype(bool).sum())
+    assert result.parent_validation_dice == {held_out: pytest.approx(expected, abs=1e-4)}
     spec = spec_for(result, "brainmask-site", "2")
     proposal = propose(spec, cases[0].image, cases[0].affine_lps)
     assert proposal.model_id == "brainmask-site@2"

@@ -90,6 +90,8 @@ def test_the_dialog_trains_registers_and_shows_the_validation_dice(window, appro
         assert (record["name"], record["version"]) == ("gui-brain", "1")
         assert f"{record['mean_validation_dice']:.4f}" in dialog.result.text()
         assert record["weights_sha256"] in dialog.result.text()
+        parent = record["mean_parent_validation_dice"]
+        assert f"parent on the same 1 held-out case(s): {parent:.4f}" in dialog.result.text()
         assert dialog.progress.value() == dialog.progress.maximum()
         after = {r["model_version_id"] for r in modelstore.list_versions(rev)}
         assert after - before == {record["model_version_id"]}

@@ -34,11 +34,17 @@ def test_train_registers_a_version_that_lists_and_proposes(approved_ws, tmp_path
     assert len(record["validation_cases"]) == 1
     assert set(record["validation_dice"]) == set(record["validation_cases"])
     assert record["mean_validation_dice"] > 0.8  # a few steps from a good parent
+    assert set(record["parent_validation_dice"]) == set(record["validation_cases"])
+    assert record["lr"] == 1e-4 and record["freeze_norm"] is True  # the recorded defaults
+    assert record["mean_parent_validation_dice"] == pytest.approx(
+        np.mean(list(record["parent_validation_dice"].values())), abs=1e-4)
     assert "training: 4/4" in err
     entry = audit_entries(ws, "model.train")[-1]
     assert entry["details"]["weights_sha256"] == record["weights_sha256"]
     assert entry["details"]["training_cases"] == record["training_cases"]
     assert entry["details"]["parent"]["model_id"] == "brainmask-unet@1"
+    assert entry["details"]["mean_parent_validation_dice"] == \
+        record["mean_parent_validation_dice"]
 
     code = main(["models", "list", "--workspace", str(ws.root), *_auth(tmp_path, "ann")])
     out = capsys.readouterr().out
@@ -162,3 +168,18 @@ def test_a_session_that_locked_during_training_re_authenticates_and_registers(
     actions = [e["action"] for e in audit_entries(ws, "session.unlock")]
     assert actions and audit_entries(ws, "model.train")[-1]["details"]["model"] == \
         "after-lock@1"
+
+
+def test_the_comparison_with_the_parent_says_better_or_worse():
+    from app.workspace_models import parent_comparison
+
+    record = {"validation_dice": {"a": 0.9, "b": 0.92}, "mean_validation_dice": 0.91,
+              "mean_parent_validation_dice": 0.95}
+    line = parent_comparison(record)
+    assert line.startswith("parent on the same 2 held-out case(s): 0.9500 (new 0.9100)")
+    assert "WORSE than its parent by 0.0400" in line
+    assert "better than its parent by 0.0200" in parent_comparison(
+        {**record, "mean_parent_validation_dice": 0.89})
+    assert parent_comparison({**record, "mean_parent_validation_dice": None}) is None
+    assert parent_comparison({"validation_dice": {}, "mean_validation_dice": None,
+                              "mean_parent_validation_dice": None}) is None
