@@ -52,6 +52,8 @@ from models.quality.ranking import (  # noqa: E402
     disagreement_score, entropy_score, rank_cases, variance_score)
 
 PATCH = (40, 64, 64)
+#: standard deviation of the extra noise of ``--shift noise`` cases (image scaled to [0, 1])
+NOISE_SD = 0.35
 
 
 def tta_probabilities(runner, image, affine, prob) -> np.ndarray:
@@ -67,7 +69,7 @@ def tta_probabilities(runner, image, affine, prob) -> np.ndarray:
     return np.stack(views)
 
 
-def make_cases(n: int, seed: int, hard_share: float = 0.0):
+def make_cases(n: int, seed: int, hard_share: float = 0.0, shift: str = "invert"):
     """(image, mask) pairs on Colin27's 2 mm grid, its index->LPS affine, and which cases are
     from the shifted (contrast-inverted) domain: every ``1 / hard_share``-th case."""
     import nibabel as nib
@@ -85,8 +87,12 @@ def make_cases(n: int, seed: int, hard_share: float = 0.0):
         d = tf({"image": img[None], "label": mask[None].astype(np.float32)})
         x = np.asarray(d["image"][0], dtype=np.float32)
         shifted = hard_share > 0 and (c * hard_share) % 1.0 + hard_share > 1.0 - 1e-9
-        if shifted:  # inverted tissue contrast inside the head, background left dark
+        if shifted and shift == "invert":  # T2-like: contrast inverted inside the head
             x = np.where(x > 0.08, 1.08 - x, x).astype(np.float32)
+        elif shifted:  # a fast, low-signal acquisition: strong noise on the whole image
+            noise = np.random.default_rng(int(rng.integers(2 ** 31))).normal(0, NOISE_SD,
+                                                                             x.shape)
+            x = (x + noise).astype(np.float32)
         cases.append((x, np.asarray(d["label"][0]) > 0.5))
         hard.append(bool(shifted))
     return cases, affine, hard
@@ -186,6 +192,9 @@ def main() -> int:
                     help="weight of diversity for --score coreset")
     ap.add_argument("--no-replay", dest="replay", action="store_false",
                     help="fine-tune on the labelled cases alone (the earlier runs)")
+    ap.add_argument("--shift", choices=("invert", "noise"), default="invert",
+                    help="the shifted domain: contrast inverted inside the head (T2-like), or "
+                         f"extra Gaussian noise (sd {NOISE_SD} of the [0, 1] range)")
     ap.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
     ap.add_argument("--freeze-norm", action="store_true",
                     help="keep batch-norm statistics fixed while fine-tuning")
@@ -200,7 +209,8 @@ def main() -> int:
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    cases, affine, hard = make_cases(args.pool + args.test, args.seed, args.hard_share)
+    cases, affine, hard = make_cases(args.pool + args.test, args.seed, args.hard_share,
+                                     args.shift)
     pool, test = cases[: args.pool], cases[args.pool:]
     pool_hard = hard[: args.pool]
     base = _spec("brainmask-unet").load(device="cpu").net
