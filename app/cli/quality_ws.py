@@ -385,7 +385,7 @@ def autolabel_workspace(s, model: str, batch: str | None = None) -> dict:
 
 # -- ranking ----------------------------------------------------------------------------------
 def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy",
-                   registry_path=None) -> dict:
+                   registry_path=None, progress=None) -> dict:
     """Rank the unlabelled cases with a stored output by its uncertainty; store the ranks.
 
     ``entropy``: the stored uncertainty (mean voxel entropy); an output stored without one is
@@ -393,14 +393,20 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     runs on three augmented views of each case (:mod:`models.tta`; needs
     ``proposal.generate``) and the score is 1 - the mean pairwise Dice of the four
     segmentations (stored output included) -- it follows the model's errors where a
-    confidently wrong model has low entropy (docs/quality.md).
+    confidently wrong model has low entropy (docs/quality.md). ``progress(done, total)`` is
+    called after each case scored that way.
     """
     from models.quality.ranking import rank_cases
 
     s.require("quality.read")
     pool = unlabelled_cases(s, model)
+    if not pool:
+        # storing an empty ranking would make it the latest one and blank the worklist's
+        # rank column (a misspelt model id, or every case labelled already)
+        raise QualityWorkspaceError(f"model {model!r} has no stored output on an unlabelled "
+                                    "case (rank --run-model stores them)")
     if method == "disagreement":
-        scores = _disagreement_scores(s, model, pool, registry_path)
+        scores = _disagreement_scores(s, model, pool, registry_path, progress)
     else:
         scores = []
         for c in pool:
@@ -410,13 +416,14 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
                 p = min(max(float(meta["confidence"]), 1e-9), 1 - 1e-9)
                 u = float(-(p * np.log2(p) + (1 - p) * np.log2(1 - p)))
             scores.append(float(u))
-    order = rank_cases(scores) if pool else []
+    order = rank_cases(scores)
     ranked = [{"rank": r + 1, "case": pool[i], "score": scores[i]} for r, i in enumerate(order)]
     s.store_ranks(model, ranked, method)
     return {"model": model, "method": method, "cases": ranked}
 
 
-def _disagreement_scores(s, model: str, pool, registry_path=None) -> list[float]:
+def _disagreement_scores(s, model: str, pool, registry_path=None,
+                         progress=None) -> list[float]:
     from models.quality.ranking import label_disagreement
     from models.run import _spec
     from models.tta import tta_label_maps
@@ -431,6 +438,8 @@ def _disagreement_scores(s, model: str, pool, registry_path=None) -> list[float]
         data = s.open_case(case_id)
         scores.append(label_disagreement(tta_label_maps(runnable, data.array,
                                                         data.affine_lps, labels=stored)))
+        if progress is not None:
+            progress(len(scores), len(pool))
     return scores
 
 

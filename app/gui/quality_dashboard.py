@@ -211,6 +211,9 @@ def install_quality_dashboard(window) -> dict:
     menu = window.menuBar().addMenu("&Quality")
     dash = menu.addAction("Quality dashboard…")
     export = menu.addAction("Export report…")
+    from app.gui.quality_rank import TITLE as RANK_TITLE
+
+    rank = menu.addAction(RANK_TITLE)
     window.quality_menu = menu
 
     def open_dashboard(export_now=False):
@@ -230,14 +233,24 @@ def install_quality_dashboard(window) -> dict:
                 dlg.export_dialog()
         QTimer.singleShot(100, poll)
 
+    def open_ranking():
+        from app.gui.quality_rank import RankDialog
+
+        dlg = RankDialog(window)
+        window.quality_rank_dialog = dlg
+        dlg.show()
+        return dlg
+
     dash.triggered.connect(lambda: open_dashboard())
     export.triggered.connect(export_now)
+    rank.triggered.connect(open_ranking)
 
     def on_workspace(controller):
         session = getattr(controller, "session", None) if controller is not None else None
         on = session is not None and _may_read(session)
         dash.setEnabled(on)
         export.setEnabled(on)
+        rank.setEnabled(on)
         if on and hasattr(controller, "extra_columns"):
             col = rank_column(window)
             if col is not None:
@@ -249,4 +262,4 @@ def install_quality_dashboard(window) -> dict:
     signal = getattr(window, "workspace_changed", None)
     if signal is not None:
         signal.connect(on_workspace)
-    return {"dashboard": dash, "export": export}
+    return {"dashboard": dash, "export": export, "rank": rank}

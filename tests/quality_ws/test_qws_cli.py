@@ -265,3 +265,14 @@ def test_rank_by_test_time_augmentation_disagreement_runs_the_real_model(scenari
     assert set(ids["pool"]) <= opened
     code, _, err = run(capsys, "rank", ws, "--model", model, "--method", "variance", *auth(pw))
     assert code == 2 and "--method variance" in err
+
+
+def test_rank_of_a_model_without_outputs_is_refused_and_keeps_the_stored_ranks(scenario, capsys):
+    ws, ids, pw = scenario
+    run_json(capsys, "rank", ws, "--model", MODEL, *auth(pw))
+    code, _, err = run(capsys, "rank", ws, "--model", "sphere-net@2", *auth(pw))
+    assert code == 2
+    assert "model 'sphere-net@2' has no stored output on an unlabelled case" in err
+    s = login(Workspace.open(ws), "rev")
+    assert set(s.quality_state()["ranks"]) == {MODEL}  # nothing empty stored over it
+    s.logout()

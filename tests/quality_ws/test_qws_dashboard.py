@@ -99,3 +99,59 @@ def test_dashboard_disabled_for_an_annotator_without_audited_refusals(scenario, 
         window.detach_workspace()
     with Workspace.open(ws).login("admin", PASSWORDS["admin"]) as admin:
         assert not [e for e in admin.read_audit(user="ann") if e["action"] == "access.denied"]
+
+
+def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, tmp_path):
+    """Quality > Rank unlabelled cases…: brainmask-unet's outputs on the pool cases, ranked
+    by disagreement in the background; the worklist's rank column follows."""
+    from PySide6.QtCore import QSettings
+
+    from app.gui.mainwindow import MainWindow
+    from app.gui.quality_dashboard import install_quality_dashboard
+    from app.gui.workspace import WorkspaceController
+    from compliance.qualitystore import quality_ops
+    from models.run import _spec
+
+    ws, ids, pw = scenario
+    model = "brainmask-unet"
+    runnable = _spec(model).load(device="cpu")
+    s = quality_ops(Workspace.open(ws).login("rev", PASSWORDS["rev"]))
+    for cid in ids["pool"]:
+        data = s.open_case(cid)
+        s.store_model_output(cid, model, runnable.propose(data.array, data.affine_lps).labels,
+                             0.9)
+    s.logout()
+    window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(window)
+    actions = install_quality_dashboard(window)
+    window.show()
+    assert not actions["rank"].isEnabled()
+    controller = WorkspaceController(window, Workspace.open(ws).login("rev", PASSWORDS["rev"]),
+                                     ws)
+    window.attach_workspace(controller)
+    try:
+        assert actions["rank"].isEnabled()
+        actions["rank"].trigger()
+        dlg = window.quality_rank_dialog
+        dlg.model_box.setEditText("no-such-model")
+        dlg.run()
+        qtbot.waitUntil(lambda: not dlg.busy() and not dlg._timer.isActive(), timeout=60000)
+        assert dlg.result is None and "Could not rank: model 'no-such-model' has no stored " \
+            "output on an unlabelled case" in dlg.status.text()
+        dlg.model_box.setEditText(model)
+        assert dlg.method_box.currentData() == "disagreement"
+        dlg.run()
+        assert not dlg.run_button.isEnabled()
+        qtbot.waitUntil(lambda: dlg.result is not None or dlg.error is not None, timeout=120000)
+        assert dlg.error is None, dlg.error
+        ranked = dlg.result["cases"]
+        assert dlg.result["method"] == "disagreement" and len(ranked) == len(ids["pool"])
+        assert ranked[0]["case"] in dlg.ranked.text()
+        stored = controller.session.quality_state_unaudited()["ranks"][model]
+        assert stored["method"] == "disagreement"
+        assert controller.extra_columns["rank"]({"case_id": ranked[0]["case"]}) == 1
+        assert dlg.run_button.isEnabled()
+        dlg.close()
+    finally:
+        controller.dirty = False
+        window.detach_workspace()

@@ -1,0 +1,171 @@
+"""Quality > "Rank unlabelled cases…": active-learning ranks for the worklist, from the GUI.
+
+The study lead picks a model (one with stored outputs on the unlabelled cases) and a method:
+
+* ``disagreement`` runs the model on three augmented views of every unlabelled case
+  (:mod:`models.tta`) and ranks by how differently it segments them -- minutes on a CPU;
+* ``entropy`` ranks by the uncertainty stored with each output -- instant.
+
+The work is :func:`app.cli.quality_ws.rank_workspace`, the same as ``annotrace rank WS``
+(permission-checked, audited, ranks stored in the workspace). It runs on a plain worker
+thread whose events a QTimer drains (app/gui/loader.py says why not a QThread signal); the
+modules it imports are imported on the GUI thread first. When it ends the worklist's "rank"
+column shows the new ranks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import queue
+import threading
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QPushButton, QVBoxLayout)
+
+from app.gui.worker_queue import drain_events
+
+TITLE = "Rank unlabelled cases…"
+METHODS = (("disagreement", "Disagreement of augmented views (runs the model 3× per case)"),
+           ("entropy", "Stored uncertainty (entropy; instant)"))
+#: imported on the GUI thread before the worker runs a model
+MODEL_MODULES = ("torch", "monai.transforms", "monai.inferers", "monai.networks.nets",
+                 "monai.utils", "models.run", "models.registry", "models.tta",
+                 "models.sliding", "models.postprocess", "models.brainmask_unet",
+                 "models.quality.ranking", "app.cli.quality_ws")
+
+
+def _session(window):
+    ws = getattr(window, "workspace", None)
+    return getattr(ws, "session", None) if ws is not None else None
+
+
+class RankDialog(QDialog):
+    """Choose model and method, run the ranking in the background, show the first cases."""
+
+    def __init__(self, window, parent=None):
+        super().__init__(parent or window)
+        self.window = window
+        self.setWindowTitle("Rank unlabelled cases")
+        self.result: dict | None = None
+        self.error: str | None = None
+        self._events: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(self._drain)
+
+        self.model_box = QComboBox()
+        self.model_box.setEditable(True)  # any model id with stored outputs
+        self.model_box.setMinimumWidth(220)
+        self.method_box = QComboBox()
+        for key, text in METHODS:
+            self.method_box.addItem(text, key)
+        form = QFormLayout()
+        form.addRow("Model", self.model_box)
+        form.addRow("Method", self.method_box)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.ranked = QLabel("")
+        self.ranked.setWordWrap(True)
+        self.run_button = QPushButton("Rank")
+        self.run_button.clicked.connect(self.run)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addWidget(self.ranked)
+        layout.addLayout(buttons)
+        self._fill_models()
+
+    def _fill_models(self) -> None:
+        from compliance.qualitystore import quality_ops
+
+        session = _session(self.window)
+        if session is None:
+            return
+        state = quality_ops(session).quality_state_unaudited()
+        known = set(state.get("calibrations", {})) | set(state.get("ranks", {}))
+        self.model_box.clear()
+        self.model_box.addItems(sorted(known) or ["brainmask-unet"])
+
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def run(self) -> None:
+        """Start the ranking of the chosen model's unlabelled cases."""
+        from compliance.qualitystore import quality_ops
+
+        session = _session(self.window)
+        model = self.model_box.currentText().strip()
+        method = self.method_box.currentData()
+        if session is None or self.busy():
+            return
+        if not model:
+            self.status.setText("Name the model whose outputs to rank")
+            return
+        if method == "disagreement":
+            self.status.setText("Loading the model…")
+            for name in MODEL_MODULES:  # see the module docstring
+                importlib.import_module(name)
+        ops = quality_ops(session)
+        self.result, self.error = None, None
+        self.run_button.setEnabled(False)
+        self.status.setText(f"Ranking the unlabelled cases of {model}…")
+        events = self._events
+
+        def work():
+            from app.cli.quality_ws import rank_workspace
+
+            try:
+                out = rank_workspace(ops, model, method=method,
+                                     progress=lambda d, t: events.put(("progress", (d, t))))
+            except Exception as exc:  # noqa: BLE001 - shown in the dialog as one line
+                events.put(("failed", exc))
+            else:
+                events.put(("done", out))
+
+        self._thread = threading.Thread(target=work, name="quality-rank", daemon=True)
+        self._thread.start()
+        self._timer.start()
+
+    def _drain(self) -> None:
+        latest, final = drain_events(self._events)
+        if latest is not None:
+            done, total = latest
+            self.status.setText(f"Scored {done} of {total} case(s)…")
+        if final is None:
+            return
+        kind, payload = final
+        self._finish()
+        if kind == "failed":
+            self.error = str(payload)
+            self.status.setText(f"Could not rank: {payload}")
+        else:
+            self._show(payload)
+
+    def _finish(self) -> None:
+        self._timer.stop()
+        self.run_button.setEnabled(True)
+
+    def _show(self, out: dict) -> None:
+        from app.gui.quality_dashboard import rank_column
+
+        self.result = out
+        cases = out["cases"]
+        self.status.setText(f"Ranked {len(cases)} unlabelled case(s) of {out['model']} by "
+                            f"{out['method']}; the worklist's rank column shows the order.")
+        self.ranked.setText("\n".join(f"{r['rank']:>3}. {r['case']}  ({r['score']:.4f})"
+                                      for r in cases[:10]))
+        controller = getattr(self.window, "workspace", None)
+        if controller is not None and hasattr(controller, "extra_columns"):
+            col = rank_column(self.window)
+            if col is not None:
+                controller.extra_columns["rank"] = col
+            if hasattr(controller, "refresh_worklist"):
+                controller.refresh_worklist()
