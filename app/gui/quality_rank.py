@@ -23,6 +23,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel,
                                QPushButton, QVBoxLayout)
 
+from app.gui.quality_dashboard import _session
 from app.gui.worker_queue import drain_events
 
 TITLE = "Rank unlabelled cases…"
@@ -33,11 +34,6 @@ MODEL_MODULES = ("torch", "monai.transforms", "monai.inferers", "monai.networks.
                  "monai.utils", "models.run", "models.registry", "models.tta",
                  "models.sliding", "models.postprocess", "models.brainmask_unet",
                  "models.quality.ranking", "app.cli.quality_ws")
-
-
-def _session(window):
-    ws = getattr(window, "workspace", None)
-    return getattr(ws, "session", None) if ws is not None else None
 
 
 class RankDialog(QDialog):
