@@ -264,6 +264,9 @@ class ImproveModelDialog(QDialog):
             return
         self.pending = None
         self.register_button.setVisible(False)
+        proposals = getattr(self.parent(), "proposals", None)
+        if proposals is not None and hasattr(proposals, "forget_models"):
+            proposals.forget_models()  # the new version appears in the Propose menu at once
         r = self.record
         dice = r["mean_validation_dice"]
         per_case = ", ".join(f"{c}: {d:.4f}" for c, d in r["validation_dice"].items())

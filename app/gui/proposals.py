@@ -44,6 +44,8 @@ from viewers.edit import Editor, SegmentLocked, accept, refine_proposal, reject
 from viewers.proposal import DEFAULT_LOW_CONFIDENCE, ProposalLayer
 
 POLL_MS = 30
+#: how long the Propose menu reuses the workspace's model list before reading it again
+MODEL_LIST_SECONDS = 300.0
 
 
 class ProposalWorker:
@@ -202,6 +204,9 @@ class ProposalController(QObject):
         self.last_timings: dict = {}
         self.error: str | None = None  # the last failure, one line
         self.process = None  # the ProposalProcess, started at the first real proposal
+        # (session, monotonic time, WorkspaceModel entries): the Propose menu is rebuilt each
+        # time it opens, and listing workspace models is an audited read (model.list)
+        self._workspace_models: tuple | None = None
 
     # -- helpers ----------------------------------------------------------------------------
     @property
@@ -255,14 +260,25 @@ class ProposalController(QObject):
         session = getattr(ws, "session", None) if ws is not None else None
         if session is None or not roles.allowed(session.role, "model.list"):
             return specs
+        cached = self._workspace_models
+        if cached is not None and cached[0] is session and \
+                time.monotonic() - cached[1] < MODEL_LIST_SECONDS:
+            return specs + list(cached[2])
         from app.workspace_models import model_rows
 
+        entries = []
         for row in model_rows(session):
             if row.get("kind") in ("workspace", "bundle") and "error" not in row:
                 ref = (f"{row['name']}@{row['version']}" if row["kind"] == "workspace"
                        else row["name"])
-                specs.append(WorkspaceModel(ref, row["name"], row.get("task", ""), row["kind"]))
-        return specs
+                entries.append(WorkspaceModel(ref, row["name"], row.get("task", ""),
+                                              row["kind"]))
+        self._workspace_models = (session, time.monotonic(), tuple(entries))
+        return specs + entries
+
+    def forget_models(self) -> None:
+        """List the workspace's models afresh next time (after one was registered here)."""
+        self._workspace_models = None
 
     # -- running ----------------------------------------------------------------------------
     def propose(self, model, **options) -> ProposalWorker | None:
