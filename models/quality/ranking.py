@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.quality.agreement import pairwise_dice
 from models.quality.errors import QualityInputError
 
 
@@ -71,12 +72,9 @@ def disagreement_score(samples, threshold: float = 0.5) -> float:
     if s.ndim not in (4, 5) or s.shape[0] < 2:
         raise QualityInputError("samples", "expected >= 2 samples stacked on the first axis of "
                                            "(S, k, j, i) or (S, C, k, j, i)")
-    if s.ndim == 4:
-        masks = [s > threshold]
-    else:
-        labels = s.argmax(axis=1)
-        masks = [labels == c for c in range(1, s.shape[1]) if (labels == c).any()]
-    return _pairwise_disagreement(masks)
+    if s.ndim == 5:  # class probabilities: each sample's argmax labels
+        return label_disagreement(s.argmax(axis=1))
+    return _pairwise_disagreement([s > threshold])
 
 
 def label_disagreement(label_maps) -> float:
@@ -92,19 +90,13 @@ def label_disagreement(label_maps) -> float:
     return _pairwise_disagreement([m == v for v in np.unique(m) if v != 0])
 
 
-def _pairwise_disagreement(masks) -> float:
-    """1 - mean pairwise Dice over the samples of each boolean stack ``(S, ...)``."""
-    if not masks:
-        return 0.0
+def _pairwise_disagreement(stacks) -> float:
+    """1 - the mean Dice over every pair of samples of each boolean stack ``(S, ...)``."""
     dices = []
-    for m in masks:
-        sizes = m.reshape(m.shape[0], -1).sum(axis=1)
-        for a in range(m.shape[0]):
-            for b in range(a + 1, m.shape[0]):
-                total = sizes[a] + sizes[b]
-                both = np.logical_and(m[a], m[b]).sum()
-                dices.append(1.0 if total == 0 else 2.0 * both / total)
-    return float(1.0 - np.mean(dices))
+    for stack in stacks:
+        matrix = pairwise_dice(list(stack))
+        dices.extend(matrix[np.triu_indices(len(stack), k=1)])
+    return float(1.0 - np.mean(dices)) if dices else 0.0
 
 
 def rank_cases(scores, features=None, diversity: float = 0.0,
