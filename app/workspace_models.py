@@ -235,8 +235,7 @@ def parent_comparison(record: dict) -> str | None:
             f"the new version is {verdict}")
 
 
-def register_result(session, plan: TrainingPlan, result, holdout: float, seed: int,
-                    lr: float | None = None) -> dict:
+def register_result(session, plan: TrainingPlan, result, holdout: float, seed: int) -> dict:
     """Register a finished fine-tuning as a new version (audited as ``model.train``)."""
     spec = plan.spec
     if spec.kind == "workspace":
@@ -255,8 +254,7 @@ def register_result(session, plan: TrainingPlan, result, holdout: float, seed: i
               "parent_validation_dice": result.parent_validation_dice,
               "weights_sha256": result.weights_sha256,
               "steps": result.steps, "holdout": holdout, "seed": seed,
-              "lr": getattr(result, "lr", lr),
-              "freeze_norm": getattr(result, "freeze_norm", None),
+              "lr": result.lr, "freeze_norm": result.freeze_norm,
               "training_seconds": round(result.seconds, 1)}
     return modelstore.register_version(session, record, result.weights)
 

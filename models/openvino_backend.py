@@ -35,7 +35,6 @@ class CompiledNetwork:
     """Callable like the torch network: ``(B, C, *roi)`` tensor in, logits tensor out."""
 
     def __init__(self, compiled):
-        self.compiled = compiled
         self.request = compiled.create_infer_request()
         self.request_lock = threading.Lock()
 

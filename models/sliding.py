@@ -181,11 +181,11 @@ def _openvino(network, inferer, inputs, required: bool):
     if not required and not openvino_backend.available():
         return None
     roi = fall_back_tuple(inferer.roi_size, inputs.shape[2:])
-    if required:
-        return openvino_backend.compile_network(network, inputs.shape[1], roi)
     try:
         return openvino_backend.compile_network(network, inputs.shape[1], roi)
-    except Exception as exc:  # noqa: BLE001 - any conversion failure means "use torch"
+    except Exception as exc:  # noqa: BLE001 - for auto, any conversion failure means "torch"
+        if required:
+            raise
         log.warning("OpenVINO cannot run this network (%s: %s); using PyTorch",
                     type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
         return None

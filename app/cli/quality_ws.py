@@ -428,8 +428,6 @@ def _disagreement_scores(s, model: str, pool, registry_path=None,
     from models.run import _spec
     from models.tta import tta_label_maps
 
-    if not pool:
-        return []
     s.require("proposal.generate", pool)
     runnable = _spec(model, registry_path).load()
     scores = []

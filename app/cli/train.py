@@ -85,12 +85,12 @@ def run(args) -> int:
             print("\nannotrace: training cancelled; nothing registered", file=sys.stderr)
             return 130
         try:
-            record = register_result(s, plan, result, args.holdout, args.seed, args.lr)
+            record = register_result(s, plan, result, args.holdout, args.seed)
         except SessionLocked:
             # A run longer than the idle lock: re-authenticate (audited) instead of losing
             # the trained weights; they are still only in memory.
             s.unlock(password(args, "Session locked during training; password: "))
-            record = register_result(s, plan, result, args.holdout, args.seed, args.lr)
+            record = register_result(s, plan, result, args.holdout, args.seed)
     if args.json:
         print_json(record, indent=2)
         return 0

@@ -23,7 +23,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel,
                                QPushButton, QVBoxLayout)
 
-from app.gui.quality_dashboard import _session
+from app.gui.quality_dashboard import _ops
 from app.gui.worker_queue import drain_events
 
 TITLE = "Rank unlabelled cases…"
@@ -80,12 +80,10 @@ class RankDialog(QDialog):
         self._fill_models()
 
     def _fill_models(self) -> None:
-        from compliance.qualitystore import quality_ops
-
-        session = _session(self.window)
-        if session is None:
+        ops = _ops(self.window)
+        if ops is None:
             return
-        state = quality_ops(session).quality_state_unaudited()
+        state = ops.quality_state_unaudited()
         known = set(state.get("calibrations", {})) | set(state.get("ranks", {}))
         self.model_box.clear()
         self.model_box.addItems(sorted(known) or ["brainmask-unet"])
@@ -95,12 +93,10 @@ class RankDialog(QDialog):
 
     def run(self) -> None:
         """Start the ranking of the chosen model's unlabelled cases."""
-        from compliance.qualitystore import quality_ops
-
-        session = _session(self.window)
+        ops = _ops(self.window)
         model = self.model_box.currentText().strip()
         method = self.method_box.currentData()
-        if session is None or self.busy():
+        if ops is None or self.busy():
             return
         if not model:
             self.status.setText("Name the model whose outputs to rank")
@@ -109,7 +105,6 @@ class RankDialog(QDialog):
             self.status.setText("Loading the model…")
             for name in MODEL_MODULES:  # see the module docstring
                 importlib.import_module(name)
-        ops = quality_ops(session)
         self.result, self.error = None, None
         self.run_button.setEnabled(False)
         self.status.setText(f"Ranking the unlabelled cases of {model}…")
