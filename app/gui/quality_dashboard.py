@@ -211,9 +211,7 @@ def install_quality_dashboard(window) -> dict:
     menu = window.menuBar().addMenu("&Quality")
     dash = menu.addAction("Quality dashboard…")
     export = menu.addAction("Export report…")
-    from app.gui.quality_rank import TITLE as RANK_TITLE
-
-    rank = menu.addAction(RANK_TITLE)
+    rank = menu.addAction("Rank unlabelled cases…")  # its module loads when first used
     window.quality_menu = menu
 
     def open_dashboard(export_now=False):

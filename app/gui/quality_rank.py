@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLa
 from app.gui.quality_dashboard import _ops
 from app.gui.worker_queue import drain_events
 
-TITLE = "Rank unlabelled cases…"
 METHODS = (("disagreement", "Disagreement of augmented views (runs the model 3× per case)"),
            ("entropy", "Stored uncertainty (entropy; instant)"))
 #: imported on the GUI thread before the worker runs a model
