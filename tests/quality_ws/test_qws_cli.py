@@ -230,10 +230,14 @@ def test_file_forms_still_work(tmp_path, capsys):
     assert code == 2 and "not an annotrace workspace" in err
 
 
-def test_rank_by_test_time_augmentation_disagreement_runs_the_real_model(scenario, capsys):
+def test_rank_by_test_time_augmentation_disagreement_runs_the_real_model(scenario, capsys,
+                                                                        colin_t1):
     """The built-in brainmask-unet on the pool cases: its four segmentations per case (the
-    stored output and three augmented views) give the score, recomputed here independently."""
-    from qws_common import image
+    stored output and three augmented views) give the score, recomputed here independently.
+    The synthetic spheres give the brain model nothing to segment (score 0); a real head
+    (Colin27 at 3 mm, imported into the pool) does, so the ranking has something to order."""
+    import nibabel as nib
+    from qws_common import PASSWORDS, image
 
     from models.quality.ranking import label_disagreement
     from models.run import _spec
@@ -242,22 +246,30 @@ def test_rank_by_test_time_augmentation_disagreement_runs_the_real_model(scenari
     ws, ids, pw = scenario
     model = "brainmask-unet"
     runnable = _spec(model).load(device="cpu")
+    img = nib.load(str(colin_t1))
+    head = np.asarray(img.dataobj).T[::3, ::3, ::3].astype(np.int16)
+    head_affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ img.affine @ np.diag([3.0, 3.0, 3.0, 1.0])
     s = login(Workspace.open(ws), "rev")
+    with Workspace.open(ws).login("ann", PASSWORDS["ann"]) as ann:
+        head_id = ann.import_case(head, head_affine, modality="MR")
     stored, expected = {}, {}
-    for n, cid in enumerate(ids["pool"]):
+    for n, cid in enumerate([*ids["pool"], head_id]):
         data = s.open_case(cid)
         stored[cid] = runnable.propose(data.array, data.affine_lps).labels
         s.store_model_output(cid, model, stored[cid], 0.9)
-        np.testing.assert_array_equal(data.array, image(100 + n))
+        if cid != head_id:
+            np.testing.assert_array_equal(data.array, image(100 + n))
         expected[cid] = label_disagreement(tta_label_maps(runnable, data.array,
                                                           data.affine_lps, stored[cid]))
     s.logout()
+    assert expected[head_id] > 0.01 and stored[head_id].any()
     rep = run_json(capsys, "rank", ws, "--model", model, "--method", "disagreement", *auth(pw))
     assert rep["method"] == "disagreement"
     got = {r["case"]: r["score"] for r in rep["cases"]}
     assert got == pytest.approx(expected)
     scores = [r["score"] for r in rep["cases"]]
-    assert scores == sorted(scores, reverse=True) and len(scores) == len(ids["pool"])
+    assert scores == sorted(scores, reverse=True) and len(scores) == len(ids["pool"]) + 1
+    assert rep["cases"][0]["case"] == head_id  # the only case the model disagrees on
     entries = audit_actions(ws)
     rank = [e for e in entries if e["action"] == "quality.rank"][-1]
     assert rank["details"]["method"] == "disagreement"
