@@ -9,6 +9,7 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
+from cli_passwords import cli_runner, write_password_files
 
 from app.cli.main import main
 
@@ -18,21 +19,7 @@ PW = {"admin": "correct horse battery", "ann": "first reader pw 1", "rev": "seco
 
 @pytest.fixture
 def cli(tmp_path, capsys):
-    files = {}
-    for name, pw in PW.items():
-        files[name] = tmp_path / f"{name}.pw"
-        files[name].write_text(pw + "\n")
-
-    def run(*args, user=None):
-        argv = [str(a) for a in args]
-        if user:
-            argv += ["--user", user, "--password-file", str(files[user])]
-        code = main(argv)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    run.files = files
-    return run
+    return cli_runner(write_password_files(tmp_path, PW), capsys)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from cli_passwords import write_password_files
 
 from app.cli.main import main
 from compliance.export.sources import series_header_bytes
@@ -62,10 +63,7 @@ class Env:
 
 def make_env(tmp_path: Path, capsys) -> Env:
     ws = Workspace.create(tmp_path / "ws", "admin", PASSWORDS["admin"], kdf=KdfParams.testing())
-    files = {}
-    for name, pw in PASSWORDS.items():
-        files[name] = tmp_path / f"{name}.pw"
-        files[name].write_text(pw + "\n")
+    files = write_password_files(tmp_path, PASSWORDS)
     env = Env(tmp_path, ws, files, capsys)
     with ws.login("admin", PASSWORDS["admin"]) as admin:
         for name, role in ROLES.items():

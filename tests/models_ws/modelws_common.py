@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+from cli_passwords import write_password_files
 
 from compliance.keys import KdfParams
 from compliance.records import LabelSet
@@ -60,9 +61,7 @@ def add_approved_cases(ws, variants, approve: bool = True) -> list[str]:
 
 
 def password_file(tmp_path, name: str):
-    path = tmp_path / f"{name}.pw"
-    path.write_text(PASSWORDS[name] + "\n")
-    return str(path)
+    return str(write_password_files(tmp_path, {name: PASSWORDS[name]})[name])
 
 
 def make_bundle(tmp_path, name: str = "spleen_ct_segmentation", seed: int = 0):

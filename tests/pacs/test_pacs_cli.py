@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from cli_passwords import cli_runner, write_password_files
 from pacs_common import PASSWORDS
 from pacs_orthanc_server import upload_files
 
-from app.cli.main import main
 from app.pacs import PacsClient, PacsConfig
 from compliance.records import LabelSet
 from viewers.io.dicom import read as read_dicom
@@ -45,20 +45,7 @@ def cli(tmp_path, capsys, orthanc, monkeypatch):
     settings.write_text(f'pacs_url = "{orthanc.url}"\n')
     monkeypatch.setenv("ANNOTRACE_USER_CONFIG", str(settings))
     monkeypatch.setenv("ANNOTRACE_SITE_CONFIG", str(tmp_path / "no-site.toml"))
-    files = {}
-    for name, pw in PASSWORDS.items():
-        files[name] = tmp_path / f"{name}.pw"
-        files[name].write_text(pw + "\n")
-
-    def run(*args, user=None):
-        argv = [str(a) for a in args]
-        if user:
-            argv += ["--user", user, "--password-file", str(files[user])]
-        code = main(argv)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return cli_runner(write_password_files(tmp_path, PASSWORDS), capsys)
 
 
 def _audit(workspace, action):

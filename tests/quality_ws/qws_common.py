@@ -7,6 +7,7 @@ Readers ``ann`` and ``ann2`` (annotators), reviewer ``rev`` (the study lead). Ca
 from __future__ import annotations
 
 import numpy as np
+from cli_passwords import write_password_files
 
 from compliance.keys import KdfParams
 from compliance.qualitystore import labelset_from_map, quality_ops
@@ -39,12 +40,7 @@ def image(seed: int) -> np.ndarray:
 
 
 def write_passwords(folder) -> dict:
-    out = {}
-    for name, pw in PASSWORDS.items():
-        path = folder / f"{name}.pw"
-        path.write_text(pw + "\n")
-        out[name] = str(path)
-    return out
+    return {name: str(path) for name, path in write_password_files(folder, PASSWORDS).items()}
 
 
 def login(ws, name):
