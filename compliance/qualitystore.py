@@ -272,15 +272,19 @@ class QualityStore:
             change(state["auto"][model_id])
             return json.loads(json.dumps(state["auto"][model_id]))
 
-    def store_ranks(self, model_id: str, ranked: list[dict], method: str) -> None:
+    def store_ranks(self, model_id: str, ranked: list[dict], method: str,
+                    members: list[str] | None = None) -> None:
+        """Store the active-learning ranks of ``model_id``'s unlabelled cases (the latest
+        replace earlier ones); ``members``: the other models of a committee ranking."""
         self.require("quality.read")
+        extra = {"members": list(members)} if members else {}
         with self._quality_update() as state:
             state["ranks"][model_id] = {"method": method, "time": utc_now(),
                                         "cases": {r["case"]: {"rank": r["rank"],
                                                               "score": r["score"]}
-                                                  for r in ranked}}
+                                                  for r in ranked}, **extra}
         self.audit("quality.rank", details={"model_id": model_id, "cases": len(ranked),
-                                            "method": method})
+                                            "method": method, **extra})
 
 
 def _check_task(task: str) -> str:

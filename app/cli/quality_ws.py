@@ -385,7 +385,7 @@ def autolabel_workspace(s, model: str, batch: str | None = None) -> dict:
 
 # -- ranking ----------------------------------------------------------------------------------
 def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy",
-                   registry_path=None, progress=None) -> dict:
+                   registry_path=None, progress=None, members=()) -> dict:
     """Rank the unlabelled cases with a stored output by its uncertainty; store the ranks.
 
     ``entropy``: the stored uncertainty (mean voxel entropy); an output stored without one is
@@ -393,8 +393,11 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     runs on three augmented views of each case (:mod:`models.tta`; needs
     ``proposal.generate``) and the score is 1 - the mean pairwise Dice of the four
     segmentations (stored output included) -- it follows the model's errors where a
-    confidently wrong model has low entropy (docs/quality.md). ``progress(done, total)`` is
-    called after each case scored that way.
+    confidently wrong model has low entropy (docs/quality.md). ``committee``: the models
+    ``members`` (other model ids, segments matched by name) run on each case and the score
+    is 1 - the mean pairwise Dice of their segmentations and the stored output (query by
+    committee; needs ``proposal.generate``). ``progress(done, total)`` is called after each
+    case scored by running a model.
     """
     from models.quality.ranking import rank_cases
 
@@ -405,8 +408,16 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
         # rank column (a misspelt model id, or every case labelled already)
         raise QualityWorkspaceError(f"model {model!r} has no stored output on an unlabelled "
                                     "case (rank --run-model stores them)")
+    if method == "committee" and not members:
+        raise QualityWorkspaceError("the committee method needs at least one other model "
+                                    "(--with MODEL)")
+    if method != "committee" and members:
+        raise QualityWorkspaceError(f"other models (--with) take part in the committee method "
+                                    f"only, not in {method}")
     if method == "disagreement":
         scores = _disagreement_scores(s, model, pool, registry_path, progress)
+    elif method == "committee":
+        scores = _committee_scores(s, model, list(members), pool, registry_path, progress)
     else:
         scores = []
         for c in pool:
@@ -418,8 +429,11 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
             scores.append(float(u))
     order = rank_cases(scores)
     ranked = [{"rank": r + 1, "case": pool[i], "score": scores[i]} for r, i in enumerate(order)]
-    s.store_ranks(model, ranked, method)
-    return {"model": model, "method": method, "cases": ranked}
+    s.store_ranks(model, ranked, method, members=list(members))
+    out = {"model": model, "method": method, "cases": ranked}
+    if members:
+        out["members"] = list(members)
+    return out
 
 
 def _disagreement_scores(s, model: str, pool, registry_path=None,
@@ -436,6 +450,39 @@ def _disagreement_scores(s, model: str, pool, registry_path=None,
         data = s.open_case(case_id)
         scores.append(label_disagreement(tta_label_maps(runnable, data.array,
                                                         data.affine_lps, labels=stored)))
+        if progress is not None:
+            progress(len(scores), len(pool))
+    return scores
+
+
+def _committee_scores(s, model: str, members: list[str], pool, registry_path=None,
+                      progress=None) -> list[float]:
+    from models.quality.ranking import label_disagreement, relabel_by_name
+    from models.run import _spec
+
+    s.require("proposal.generate", pool)
+    own = _spec(model, registry_path)
+    mine = {seg.name: seg.value for seg in own.segments}
+    runnables = []
+    for member in members:
+        spec = _spec(member, registry_path)
+        if spec.model_id == own.model_id:
+            raise QualityWorkspaceError(f"{member}: a committee needs a model other than "
+                                        f"{model}")
+        theirs = {seg.name: seg.value for seg in spec.segments}
+        if not {n.casefold() for n in mine} & {n.casefold() for n in theirs}:
+            raise QualityWorkspaceError(f"{member} segments {sorted(theirs)}, {model} "
+                                        f"segments {sorted(mine)}: nothing in common to "
+                                        "compare")
+        runnables.append((spec.load(), theirs))
+    scores = []
+    for case_id in pool:
+        maps = [np.asarray(s.model_output(case_id, model)[1])]
+        data = s.open_case(case_id)
+        for runnable, theirs in runnables:
+            labels = runnable.propose(data.array, data.affine_lps).labels
+            maps.append(relabel_by_name(labels, theirs, mine))
+        scores.append(label_disagreement(np.stack(maps)))
         if progress is not None:
             progress(len(scores), len(pool))
     return scores

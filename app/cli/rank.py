@@ -7,7 +7,9 @@ foreground map ``(k, j, i)``, class maps ``(C, k, j, i)``, or, for ``--method va
 ``disagreement``, stochastic samples ``(S, k, j, i)`` / ``(S, C, k, j, i)`` (MC dropout or
 test-time augmentation); NIfTI/NRRD/MHA files hold a foreground map. In a workspace,
 ``--method disagreement`` runs the model on three augmented views of each unlabelled case
-(:mod:`models.tta`) and scores how differently it segments them.
+(:mod:`models.tta`) and scores how differently it segments them; ``--method committee --with
+OTHER`` runs other models of the same structures on each case and scores how differently the
+models segment it (query by committee).
 """
 
 from __future__ import annotations
@@ -31,17 +33,22 @@ def register(subparsers) -> None:
                     "informative first, optionally spread out for diversity.")
     p.add_argument("path", help="folder of probability maps, or a CSV case,path; or a "
                                 "workspace folder")
-    p.add_argument("--method", choices=("entropy", "variance", "disagreement"),
+    p.add_argument("--method", choices=("entropy", "variance", "disagreement", "committee"),
                    default="entropy",
-                   help="disagreement follows the model's errors best on a shifted domain "
-                        "(docs/quality.md); in a workspace it runs the model 3 more times "
-                        "per case")
+                   help="disagreement: of the model's segmentations of augmented views (in a "
+                        "workspace it runs the model 3 more times per case); committee "
+                        "(workspace only): of the model's and the --with models' "
+                        "segmentations, which follows the model's errors best "
+                        "(docs/quality.md)")
     p.add_argument("--diversity", type=float, default=0.0, metavar="W",
                    help="weight in [0, 1] of distance to cases already picked (default 0)")
     p.add_argument("--top", type=int, metavar="N", help="list only the first N cases")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     ws = p.add_argument_group("workspace form")
     ws.add_argument("--model", metavar="ID", help="the model whose stored outputs are ranked")
+    ws.add_argument("--with", dest="members", action="append", default=[], metavar="OTHER",
+                    help="another model of the same structures in the committee (repeatable; "
+                         "for --method committee, e.g. --with deepbet)")
     ws.add_argument("--run-model", action="store_true",
                     help="first run the model on unlabelled cases without a stored output")
     from app.cli.quality_ws import add_ws_auth
@@ -58,12 +65,16 @@ def run_workspace(args) -> int:
         raise QualityCliError(f"{args.path}: the workspace form needs --model ID")
     if args.method == "variance" or args.diversity:
         raise QualityCliError("--method variance/--diversity: the workspace form ranks by the "
-                              "stored entropy or by test-time-augmentation disagreement")
+                              "stored entropy, test-time-augmentation disagreement or a "
+                              "committee's disagreement")
+    if (args.method == "committee") != bool(args.members):
+        raise QualityCliError("--method committee needs --with OTHER (another model), and "
+                              "--with is for --method committee only")
     with open_ws(args, args.path) as s:
         if args.run_model:
             cases = [c["case_id"] for c in s.list_cases() if c["state"] == "new"]
             run_model_outputs(s, args.model, cases)
-        out = rank_workspace(s, args.model, method=args.method)
+        out = rank_workspace(s, args.model, method=args.method, members=args.members)
     if args.top is not None:
         out["cases"] = out["cases"][: max(0, args.top)]
     if args.json:
@@ -161,8 +172,9 @@ def run(args) -> int:
 
     if is_workspace(args.path):
         return run_workspace(args)
-    if args.model:
-        raise QualityCliError(f"--model: only for a workspace; {args.path} is not one")
+    if args.model or args.members or args.method == "committee":
+        raise QualityCliError(f"--model/--with/--method committee: only for a workspace; "
+                              f"{args.path} is not one")
     cases = _cases(Path(args.path))
     names = [c for c, _ in cases]
     arrays = [_load(p) for _, p in cases]

@@ -4,6 +4,9 @@ The study lead picks a model (one with stored outputs on the unlabelled cases) a
 
 * ``disagreement`` runs the model on three augmented views of every unlabelled case
   (:mod:`models.tta`) and ranks by how differently it segments them -- minutes on a CPU;
+* ``committee`` runs another model of the same structures (by default deepbet) on every
+  unlabelled case and ranks by how differently the two models segment it (query by
+  committee; on the benchmark it followed the model's errors best, docs/quality.md);
 * ``entropy`` ranks by the uncertainty stored with each output -- instant.
 
 The work is :func:`app.cli.quality_ws.rank_workspace`, the same as ``annotrace rank WS``
@@ -27,12 +30,30 @@ from app.gui.quality_dashboard import _ops
 from app.gui.worker_queue import drain_events
 
 METHODS = (("disagreement", "Disagreement of augmented views (runs the model 3× per case)"),
+           ("committee", "Disagreement with another model (runs it once per case)"),
            ("entropy", "Stored uncertainty (entropy; instant)"))
+#: the committee's other model offered first: a brain extractor trained elsewhere
+DEFAULT_MEMBER = "deepbet"
 #: imported on the GUI thread before the worker runs a model
 MODEL_MODULES = ("torch", "monai.transforms", "monai.inferers", "monai.networks.nets",
                  "monai.utils", "models.run", "models.registry", "models.tta",
                  "models.sliding", "models.postprocess", "models.brainmask_unet",
                  "models.quality.ranking", "app.cli.quality_ws")
+
+
+def _runner_modules(members) -> list[str]:
+    """The modules that build the committee's other models (a misspelt model is left for
+    the ranking itself to report)."""
+    from models.errors import ModelError
+    from models.run import _spec
+
+    out = []
+    for member in members:
+        try:
+            out.append(_spec(member).runner.partition(":")[0])
+        except ModelError:
+            continue
+    return out
 
 
 class RankDialog(QDialog):
@@ -56,9 +77,16 @@ class RankDialog(QDialog):
         self.method_box = QComboBox()
         for key, text in METHODS:
             self.method_box.addItem(text, key)
+        self.member_box = QComboBox()
+        self.member_box.setEditable(True)
+        self.member_box.addItem(DEFAULT_MEMBER)
+        self.member_box.setToolTip("The other model of the committee: it must segment the "
+                                   "same structures (matched by segment name)")
+        self.method_box.currentIndexChanged.connect(self._method_changed)
         form = QFormLayout()
         form.addRow("Model", self.model_box)
         form.addRow("Method", self.method_box)
+        form.addRow("Compare with", self.member_box)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.ranked = QLabel("")
@@ -77,6 +105,10 @@ class RankDialog(QDialog):
         layout.addWidget(self.ranked)
         layout.addLayout(buttons)
         self._fill_models()
+        self._method_changed()
+
+    def _method_changed(self, *_args) -> None:
+        self.member_box.setEnabled(self.method_box.currentData() == "committee")
 
     def _fill_models(self) -> None:
         ops = _ops(self.window)
@@ -100,9 +132,13 @@ class RankDialog(QDialog):
         if not model:
             self.status.setText("Name the model whose outputs to rank")
             return
-        if method == "disagreement":
+        members = [self.member_box.currentText().strip()] if method == "committee" else []
+        if method == "committee" and not members[0]:
+            self.status.setText("Name the other model of the committee")
+            return
+        if method in ("disagreement", "committee"):
             self.status.setText("Loading the model…")
-            for name in MODEL_MODULES:  # see the module docstring
+            for name in MODEL_MODULES + tuple(_runner_modules(members)):  # see module doc
                 importlib.import_module(name)
         self.result, self.error = None, None
         self.run_button.setEnabled(False)
@@ -113,7 +149,7 @@ class RankDialog(QDialog):
             from app.cli.quality_ws import rank_workspace
 
             try:
-                out = rank_workspace(ops, model, method=method,
+                out = rank_workspace(ops, model, method=method, members=members,
                                      progress=lambda d, t: events.put(("progress", (d, t))))
             except Exception as exc:  # noqa: BLE001 - shown in the dialog as one line
                 events.put(("failed", exc))
@@ -148,8 +184,10 @@ class RankDialog(QDialog):
 
         self.result = out
         cases = out["cases"]
+        how = out["method"] + (f" with {', '.join(out['members'])}" if out.get("members")
+                               else "")
         self.status.setText(f"Ranked {len(cases)} unlabelled case(s) of {out['model']} by "
-                            f"{out['method']}; the worklist's rank column shows the order.")
+                            f"{how}; the worklist's rank column shows the order.")
         self.ranked.setText("\n".join(f"{r['rank']:>3}. {r['case']}  ({r['score']:.4f})"
                                       for r in cases[:10]))
         controller = getattr(self.window, "workspace", None)

@@ -116,3 +116,29 @@ def test_label_disagreement_averages_over_the_labels_present():
     assert label_disagreement(np.zeros((3, 2, 2, 2), np.uint8)) == 0.0
     with pytest.raises(QualityInputError, match="label maps"):
         label_disagreement(a)
+
+
+def test_committee_labels_are_matched_by_segment_name_before_comparing():
+    """Two models of the same structures may number them differently: relabel_by_name maps
+    one model's values onto the other's by name (case-insensitive), drops what the other
+    lacks, and refuses models with nothing in common."""
+    from models.quality.ranking import label_disagreement, relabel_by_name
+
+    ours = {"Brain": 1, "Lesion": 2}
+    a = np.zeros((4, 4, 4), np.uint8)
+    a[:2] = 1
+    a[3] = 2
+    theirs = {"lesion": 5, "brain": 3, "skull": 7}
+    b = np.zeros_like(a)
+    b[:2] = 3
+    b[3] = 5
+    b[2] = 7                       # a segment ours lacks: background after relabelling
+    mapped = relabel_by_name(b, theirs, ours)
+    np.testing.assert_array_equal(mapped, a)
+    assert label_disagreement(np.stack([a, mapped])) == 0.0
+    b[1] = 5                       # their lesion grows into our brain's second slice
+    # brain: 16 vs 32 voxels -> Dice 2/3; lesion: 16 vs 32 voxels -> Dice 2/3
+    assert label_disagreement(np.stack([a, relabel_by_name(b, theirs, ours)])) == \
+        pytest.approx(1 / 3)
+    with pytest.raises(QualityInputError, match="no segment in common"):
+        relabel_by_name(b, {"spleen": 1}, ours)

@@ -279,6 +279,74 @@ def test_rank_by_test_time_augmentation_disagreement_runs_the_real_model(scenari
     assert code == 2 and "--method variance" in err
 
 
+def test_rank_by_committee_runs_the_other_real_model_and_compares_by_segment(scenario, capsys,
+                                                                           colin_t1):
+    """Query by committee: brainmask-unet's stored outputs against deepbet's segmentations
+    of the same cases (a real head among the spheres), each score recomputed here as 1 - the
+    Dice of the two brain masks; the members are stored with the ranks and audited."""
+    import nibabel as nib
+    from qws_common import PASSWORDS
+
+    from models.quality.agreement import dice
+    from models.run import _spec
+
+    ws, ids, pw = scenario
+    model = "brainmask-unet"
+    ours, theirs = _spec(model).load(device="cpu"), _spec("deepbet").load(device="cpu")
+    img = nib.load(str(colin_t1))
+    head = np.asarray(img.dataobj).T[::3, ::3, ::3].astype(np.int16)
+    head_affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ img.affine @ np.diag([3.0, 3.0, 3.0, 1.0])
+    with Workspace.open(ws).login("ann", PASSWORDS["ann"]) as ann:
+        head_id = ann.import_case(head, head_affine, modality="MR")
+    s = login(Workspace.open(ws), "rev")
+    expected = {}
+    for cid in [*ids["pool"], head_id]:
+        data = s.open_case(cid)
+        stored = ours.propose(data.array, data.affine_lps).labels
+        s.store_model_output(cid, model, stored, 0.9)
+        other = theirs.propose(data.array, data.affine_lps).labels
+        expected[cid] = 1.0 - dice(stored == 1, other == 1)
+    s.logout()
+    assert 0.0 < expected[head_id] < 0.3  # two brain extractors, mostly agreeing on a head
+    rep = run_json(capsys, "rank", ws, "--model", model, "--method", "committee", "--with",
+                   "deepbet", *auth(pw))
+    assert rep["method"] == "committee" and rep["members"] == ["deepbet"]
+    assert {r["case"]: r["score"] for r in rep["cases"]} == pytest.approx(expected)
+    scores = [r["score"] for r in rep["cases"]]
+    assert scores == sorted(scores, reverse=True)
+    s = login(Workspace.open(ws), "rev")
+    stored_ranks = s.quality_state()["ranks"][model]
+    s.logout()
+    assert stored_ranks["method"] == "committee" and stored_ranks["members"] == ["deepbet"]
+    rank = [e for e in audit_actions(ws) if e["action"] == "quality.rank"][-1]
+    assert rank["details"]["members"] == ["deepbet"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--method", "committee"], "--method committee needs --with OTHER"),
+    (["--with", "deepbet"], "--with is for --method committee only"),
+    (["--method", "committee", "--with", "brainmask-unet"],
+     "brainmask-unet: a committee needs a model other than brainmask-unet"),
+    (["--method", "committee", "--with", "deepbett"], "deepbett"),
+])
+def test_rank_by_committee_refuses_a_missing_same_or_unknown_other_model(scenario, capsys,
+                                                                         extra, message):
+    ws, ids, pw = scenario
+    s = login(Workspace.open(ws), "rev")
+    s.store_model_output(ids["pool"][0], "brainmask-unet",
+                         np.zeros(s.open_case(ids["pool"][0]).array.shape, np.uint8), 0.9)
+    s.logout()
+    code, out, err = run(capsys, "rank", ws, "--model", "brainmask-unet", *extra, *auth(pw))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out
+
+
+def test_rank_committee_is_for_workspaces_only(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.full((2, 2, 2), 0.5, np.float32))
+    code, _, err = run(capsys, "rank", tmp_path, "--method", "committee", "--with", "deepbet")
+    assert code == 2 and "only for a workspace" in err
+
+
 def test_rank_of_a_model_without_outputs_is_refused_and_keeps_the_stored_ranks(scenario, capsys):
     ws, ids, pw = scenario
     run_json(capsys, "rank", ws, "--model", MODEL, *auth(pw))

@@ -151,6 +151,17 @@ def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, 
         assert stored["method"] == "disagreement"
         assert controller.extra_columns["rank"]({"case_id": ranked[0]["case"]}) == 1
         assert dlg.run_button.isEnabled()
+        # query by committee: the other model is chosen in the dialog, deepbet by default
+        assert not dlg.member_box.isEnabled()
+        dlg.method_box.setCurrentIndex(dlg.method_box.findData("committee"))
+        assert dlg.member_box.isEnabled() and dlg.member_box.currentText() == "deepbet"
+        dlg.run()
+        qtbot.waitUntil(lambda: not dlg.busy() and not dlg._timer.isActive(), timeout=120000)
+        assert dlg.error is None, dlg.error
+        assert dlg.result["method"] == "committee" and dlg.result["members"] == ["deepbet"]
+        assert "by committee with deepbet" in dlg.status.text()
+        stored = controller.session.quality_state_unaudited()["ranks"][model]
+        assert stored["method"] == "committee" and stored["members"] == ["deepbet"]
         dlg.close()
     finally:
         controller.dirty = False
