@@ -2,12 +2,27 @@
 
     .venv/bin/python benchmarks/bench_active.py [--seed 2] [--score disagreement] \
         [--pool 28] [--test 12] [--steps 150] [--budgets 1 2 3 4 6 8] [--repeats 3] \
-        [--random-repeats 5] [--hard-share 0.25] [--gain 0.5 0.75 0.9] [--no-replay]
+        [--random-repeats 5] [--hard-share 0.25] [--shift invert] [--severity 0.3 1.0] \
+        [--gain 0.5 0.75 0.9] [--no-replay] [--mix 0.5] [--compare-scores] [--learnability]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
-contrast changes and noise as benchmarks/tbal_pool.py), truth = the warped ``ch2bet > 0``;
-``--hard-share`` of the pool and of the test cases come from a shifted domain (the tissue
-contrast inverted inside the head, T2-like), which the T1-trained network segments badly.
+contrast changes and noise as benchmarks/tbal_pool.py, severity drawn from ``--severity``),
+truth = the warped ``ch2bet > 0``; ``--hard-share`` of the pool and of the test cases come
+from a shifted domain (``--shift``), which the T1-trained network segments worse:
+
+* ``invert``: tissue contrast inverted above intensity 0.08 (T2-like; background noise above
+  that threshold is inverted too, into bright speckle);
+* ``invert-head``: the same inside a smooth head mask only (no speckle);
+* ``gamma``: intensities raised to the power 3 (a much darker tissue contrast);
+* ``thick``: 8 mm axial slices (slabs of four 2 mm slices averaged);
+* ``tilt``: the head pitched 50 degrees (training rotates at most ~17);
+* ``noise``: Gaussian noise of sd 0.35.
+
+``--compare-scores`` only ranks the pool by every score and prints how each follows the
+pretrained Dice and finds the shifted cases; ``--learnability`` only checks that two
+labelled shifted cases teach the network that domain without costing it the others: the
+development steps, run on ``--seed 1``.
+
 The pretrained brainmask-unet proposes on every pool case and the ranking picks the cases to
 label (most uncertain first), against random picks. Scores (``--score``):
 
@@ -16,7 +31,12 @@ label (most uncertain first), against random picks. Scores (``--score``):
 * ``entropy``: mean voxel entropy of the foreground probability;
 * ``tta``: mean voxel variance of the probability across those views;
 * ``coreset``: entropy with diversity over the network's bottleneck embedding
-  (:mod:`models.embedding`), starting from its training data.
+  (:mod:`models.embedding`), starting from its training data;
+* ``committee``: query by committee, 1 - Dice between brainmask-unet's segmentation and that
+  of deepbet, a brain extractor trained elsewhere on other data.
+
+``--mix F`` takes a share F of the picks at random instead (interleaved, first pick random):
+exploration against the sampling bias of a ranking that only picks what the model fails on.
 
 For each budget of labelled cases a copy of the pretrained network is fine-tuned on them
 (:mod:`models.training`, the same number of steps for every run; ``--repeats`` training seeds
@@ -29,8 +49,8 @@ and the labelled cases each strategy needs to reach target Dice values -- absolu
 (``--targets``) and relative (``--gain``: the pretrained test Dice plus that share of the gain
 the best strategy reaches at the largest budget, the same target for both).
 
-The score was chosen on a development pool (``--seed 1``, correlation of each score with the
-pretrained Dice; docs/quality.md) and evaluated on a pool never looked at before (``--seed 2``).
+Scores, shifts and settings were chosen on a development pool (``--seed 1``) and evaluated on
+pools never looked at before (``--seed 2``, ``3``, ``4``; every run is in docs/quality.md).
 """
 
 from __future__ import annotations
@@ -54,6 +74,13 @@ from models.quality.ranking import (  # noqa: E402
 PATCH = (40, 64, 64)
 #: standard deviation of the extra noise of ``--shift noise`` cases (image scaled to [0, 1])
 NOISE_SD = 0.35
+#: exponent of ``--shift gamma`` cases (intensities in [0, 1]): far outside the training
+#: augmentation's gamma 0.7..1.5 and the tests-time views' 0.6 / 1.6
+GAMMA_SHIFT = 3.0
+#: ``--shift thick``: slabs of this many 2 mm slices averaged (8 mm axial slices)
+THICK_SLICES = 4
+#: ``--shift tilt``: rotation in the sagittal plane (training rotates at most ~17 degrees)
+TILT_DEG = 50.0
 
 
 def tta_probabilities(runner, image, affine, prob) -> np.ndarray:
@@ -69,7 +96,29 @@ def tta_probabilities(runner, image, affine, prob) -> np.ndarray:
     return np.stack(views)
 
 
-def make_cases(n: int, seed: int, hard_share: float = 0.0, shift: str = "invert"):
+def _head_mask(image) -> np.ndarray:
+    """The head (everything but the air around it): smoothed intensity above 0.15, holes
+    filled, largest component."""
+    from scipy import ndimage
+
+    fg = ndimage.gaussian_filter(image, 2.0) > 0.15
+    lab, n = ndimage.label(fg)
+    if n:
+        fg = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1)
+    return ndimage.binary_fill_holes(fg)
+
+
+def _thick_slices(image, n: int) -> np.ndarray:
+    """Each slab of ``n`` slices along ``k`` replaced by its mean (partial-volume staircase)."""
+    k = image.shape[0] - image.shape[0] % n
+    out = image.copy()
+    slabs = image[:k].reshape(k // n, n, *image.shape[1:]).mean(axis=1)
+    out[:k] = np.repeat(slabs, n, axis=0)
+    return out.astype(np.float32)
+
+
+def make_cases(n: int, seed: int, hard_share: float = 0.0, shift: str = "invert",
+               severity: tuple[float, float] = (0.3, 1.0)):
     """(image, mask) pairs on Colin27's 2 mm grid, its index->LPS affine, and which cases are
     from the shifted (contrast-inverted) domain: every ``1 / hard_share``-th case."""
     import nibabel as nib
@@ -82,13 +131,27 @@ def make_cases(n: int, seed: int, hard_share: float = 0.0, shift: str = "invert"
     rng = np.random.default_rng(seed)
     cases, hard = [], []
     for c in range(n):
-        tf = _transforms(float(rng.uniform(0.3, 1.0)))  # the harder part of the severity range
+        tf = _transforms(float(rng.uniform(*severity)))
         tf.set_random_state(int(rng.integers(2 ** 31)))
         d = tf({"image": img[None], "label": mask[None].astype(np.float32)})
         x = np.asarray(d["image"][0], dtype=np.float32)
         shifted = hard_share > 0 and (c * hard_share) % 1.0 + hard_share > 1.0 - 1e-9
         if shifted and shift == "invert":  # T2-like: contrast inverted inside the head
             x = np.where(x > 0.08, 1.08 - x, x).astype(np.float32)
+        elif shifted and shift == "invert-head":  # the same, inside a smooth head mask only
+            head = _head_mask(x)
+            x = np.where(head, 1.0 - np.clip(x, 0.0, 1.0), x).astype(np.float32)
+        elif shifted and shift == "gamma":  # another protocol: a much darker tissue contrast
+            x = (np.sign(x) * np.abs(x) ** GAMMA_SHIFT).astype(np.float32)
+        elif shifted and shift == "thick":  # routine thick-slice axial scan
+            x = _thick_slices(x, THICK_SLICES)
+        elif shifted and shift == "tilt":  # head pitched forward far beyond training's range
+            from scipy import ndimage
+
+            x = ndimage.rotate(x, TILT_DEG, axes=(0, 1), reshape=False, order=1)
+            y = ndimage.rotate(np.asarray(d["label"][0]), TILT_DEG, axes=(0, 1), reshape=False,
+                               order=0)
+            d = {"image": d["image"], "label": y[None]}
         elif shifted:  # a fast, low-signal acquisition: strong noise on the whole image
             noise = np.random.default_rng(int(rng.integers(2 ** 31))).normal(0, NOISE_SD,
                                                                              x.shape)
@@ -156,11 +219,98 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float =
     return net
 
 
-def test_dice(net, test, affine) -> float:
+def test_dices(net, test, affine) -> np.ndarray:
+    """Dice of the network's segmentation of each test case."""
     from models.brainmask_unet import BrainmaskUNet
 
     runner = BrainmaskUNet(spec=None, network=net, device="cpu")
-    return float(np.mean([dice(runner.probability(x, affine) > 0.5, y) for x, y in test]))
+    return np.array([dice(runner.probability(x, affine) > 0.5, y) for x, y in test])
+
+
+def test_dice(net, test, affine) -> float:
+    return float(np.mean(test_dices(net, test, affine)))
+
+
+def mixed_order(order, n_pool: int, mix: float, seed: int) -> list[int]:
+    """Picks that take a ``mix`` share at random (exploration) and the rest from ``order``
+    (the ranking), interleaved so every budget holds both in that proportion, the first
+    pick random: slot ``k`` (from 1) is random when ``floor(k * mix)`` grows there."""
+    rng = np.random.default_rng(seed)
+    ranked, picked = list(order), []
+    for k in range(1, n_pool + 1):
+        left = [i for i in range(n_pool) if i not in picked]
+        if int(np.floor(k * mix + (1 - mix))) > int(np.floor((k - 1) * mix + (1 - mix))):
+            picked.append(int(rng.choice(left)))
+        else:
+            picked.append(next(i for i in ranked if i not in picked))
+    return picked
+
+
+def committee_scores(pool, probs, affine, member: str = "deepbet") -> list[float]:
+    """Query by committee: 1 - Dice between brainmask-unet's segmentation of each case and
+    another model's (``member``, by default deepbet, trained elsewhere on other data). Two
+    independently trained models agree where both know the domain."""
+    from models.quality.ranking import label_disagreement
+    from models.run import _spec
+
+    other = _spec(member).load(device="cpu")
+    out = []
+    for (x, _), p in zip(pool, probs):
+        theirs = np.asarray(other.propose(x, affine).labels) > 0
+        out.append(label_disagreement(np.stack([p > 0.5, theirs]).astype(np.uint8)))
+    return out
+
+
+def compare_scores(runner, pool, probs, pool_hard, affine, tensors, replay) -> int:
+    """Print, for each score, its correlation with the pretrained Dice and the shifted cases
+    among its first picks (as many as the pool holds)."""
+    pool_dice = [dice(p > 0.5, y) for p, (_, y) in zip(probs, pool)]
+    views = [tta_probabilities(runner, x, affine, p) for (x, _), p in zip(pool, probs)]
+    n_hard = sum(pool_hard)
+    print(f"{len(pool)} pool cases, {n_hard} shifted (pretrained Dice median "
+          f"{np.median([d for d, h in zip(pool_dice, pool_hard) if h]):.3f}, others "
+          f"{np.median([d for d, h in zip(pool_dice, pool_hard) if not h]):.3f})")
+    for name, scores in (("entropy", [entropy_score(p) for p in probs]),
+                         ("tta", [variance_score(v) for v in views]),
+                         ("disagreement", [disagreement_score(v) for v in views]),
+                         ("committee", committee_scores(pool, probs, affine))):
+        order = rank_cases(scores)
+        print(f"  {name:>12}: r with Dice {np.corrcoef(scores, pool_dice)[0, 1]:+.2f}; first "
+              f"{n_hard} picks hold {sum(pool_hard[i] for i in order[:n_hard])} shifted")
+    from models.brainmask_unet import inferer
+    from models.embedding import network_embedding
+
+    embed = [network_embedding(runner.net, t[0][None], inferer()) for t in tensors]
+    known = [network_embedding(runner.net, replay[0][None], inferer())]
+    entropy = [entropy_score(p) for p in probs]
+    for w in (0.5, 1.0):
+        order = rank_cases(entropy, embed, w, labelled_features=known)
+        print(f"  coreset w={w}: first {n_hard} picks hold "
+              f"{sum(pool_hard[i] for i in order[:n_hard])} shifted "
+              f"({' '.join(str(i) + ('*' if pool_hard[i] else '') for i in order[:8])})")
+    return 0
+
+
+def learnability(base, replay, args) -> int:
+    """Can the fine-tuning recipe learn the shifted domain from two cases, and what does it
+    cost on the others? Twelve cases, half shifted: fine-tune on two shifted (and, for
+    comparison, on two others), test on the remaining four of each kind."""
+    cases, affine, hard = make_cases(12, args.seed, 0.5, args.shift, tuple(args.severity))
+    shifted = [i for i in range(12) if hard[i]]
+    others = [i for i in range(12) if not hard[i]]
+    tensors = [network_tensors(x, y, affine) for x, y in cases]
+    test_shifted = [cases[i] for i in shifted[2:]]
+    test_others = [cases[i] for i in others[2:]]
+    print(f"{args.shift}, severity {args.severity[0]}..{args.severity[1]}, {args.steps} steps, "
+          f"lr {args.lr}: test Dice on 4 shifted / 4 other cases")
+    print(f"  pretrained: {test_dice(base, test_shifted, affine):.3f} / "
+          f"{test_dice(base, test_others, affine):.3f}")
+    for name, picks in (("2 shifted cases", shifted[:2]), ("2 other cases", others[:2])):
+        net = fine_tune(base, [tensors[i] for i in picks], args.steps, 0,
+                        replay if args.replay else None, args.lr, args.freeze_norm)
+        print(f"  fine-tuned on {name}: {test_dice(net, test_shifted, affine):.3f} / "
+              f"{test_dice(net, test_others, affine):.3f}", flush=True)
+    return 0
 
 
 def needed(budgets, scores, target):
@@ -181,23 +331,42 @@ def main() -> int:
     ap.add_argument("--hard-share", type=float, default=0.25,
                     help="share of cases from the shifted (contrast-inverted) domain")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--score", choices=("entropy", "tta", "disagreement", "coreset"),
+    ap.add_argument("--score", choices=("entropy", "tta", "disagreement", "coreset",
+                                        "committee"),
                     default="disagreement",
                     help="entropy of the foreground probability; the variance of the "
                          "probability under test-time augmentation (flip, gamma); "
                          "disagreement: 1 - mean pairwise Dice of the segmentations of those "
                          "views; or coreset: entropy with diversity over the network's "
-                         "bottleneck embedding, starting from its training data")
+                         "bottleneck embedding, starting from its training data; committee: "
+                         "1 - Dice between its segmentation and deepbet's")
     ap.add_argument("--diversity", type=float, default=0.5,
                     help="weight of diversity for --score coreset")
     ap.add_argument("--no-replay", dest="replay", action="store_false",
                     help="fine-tune on the labelled cases alone (the earlier runs)")
-    ap.add_argument("--shift", choices=("invert", "noise"), default="invert",
-                    help="the shifted domain: contrast inverted inside the head (T2-like), or "
-                         f"extra Gaussian noise (sd {NOISE_SD} of the [0, 1] range)")
+    ap.add_argument("--shift", choices=("invert", "invert-head", "gamma", "thick", "tilt",
+                                        "noise"),
+                    default="invert",
+                    help="the shifted domain (see the module doc); noise: extra Gaussian "
+                         f"noise of sd {NOISE_SD} of the [0, 1] range")
     ap.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate")
     ap.add_argument("--freeze-norm", action="store_true",
                     help="keep batch-norm statistics fixed while fine-tuning")
+    ap.add_argument("--severity", type=float, nargs=2, default=(0.3, 1.0),
+                    metavar=("LO", "HI"),
+                    help="range of the per-case corruption severity (tbal_pool's recipe: "
+                         "elastic deformation, bias field, gamma, noise sd 0.03 + 0.25 s)")
+    ap.add_argument("--compare-scores", action="store_true",
+                    help="only rank the pool by every score and print how each follows the "
+                         "pretrained Dice and how many shifted cases its first picks hold "
+                         "(to choose a score on a development pool); no fine-tuning")
+    ap.add_argument("--mix", type=float, default=0.0, metavar="F",
+                    help="share of the picks made at random, interleaved with the ranking's "
+                         "(first pick random; each training seed draws its own); 0 = the "
+                         "ranking alone")
+    ap.add_argument("--learnability", action="store_true",
+                    help="only check that the recipe learns the shift from two cases (and "
+                         "what it costs on the other cases); no ranking")
     ap.add_argument("--random-repeats", type=int, default=None,
                     help="random draws per budget (default: --repeats)")
     args = ap.parse_args()
@@ -208,9 +377,12 @@ def main() -> int:
     from models.run import _spec
 
     torch.set_num_threads(2)
+    if args.learnability:
+        return learnability(_spec("brainmask-unet").load(device="cpu").net, training_data(),
+                            args)
     t0 = time.perf_counter()
     cases, affine, hard = make_cases(args.pool + args.test, args.seed, args.hard_share,
-                                     args.shift)
+                                     args.shift, tuple(args.severity))
     pool, test = cases[: args.pool], cases[args.pool:]
     pool_hard = hard[: args.pool]
     base = _spec("brainmask-unet").load(device="cpu").net
@@ -218,7 +390,11 @@ def main() -> int:
     probs = [runner.probability(x, affine) for x, _ in pool]
     replay = training_data()
     tensors = [network_tensors(x, y, affine) for x, y in pool]
-    if args.score in ("tta", "disagreement"):
+    if args.compare_scores:
+        return compare_scores(runner, pool, probs, pool_hard, affine, tensors, replay)
+    if args.score == "committee":
+        scores = committee_scores(pool, probs, affine)
+    elif args.score in ("tta", "disagreement"):
         score = variance_score if args.score == "tta" else disagreement_score
         scores = [score(tta_probabilities(runner, x, affine, p)) for (x, _), p
                   in zip(pool, probs)]
@@ -246,29 +422,48 @@ def main() -> int:
     print(f"{len(pool)} pool + {len(test)} test cases built and proposed in "
           f"{time.perf_counter() - t0:.0f} s; pretrained pool Dice median "
           f"{np.median(pool_dice):.3f}; {score_name} vs Dice r = {rho:.2f}")
-    baseline = test_dice(base, test, affine)
-    print(f"pretrained test Dice {baseline:.4f}")
+    base_cases = test_dices(base, test, affine)
+    baseline = float(np.mean(base_cases))
+    hard_test = np.array(hard[args.pool:])
+    print(f"pretrained test Dice {baseline:.4f}" + (
+        f" [shifted {np.mean(base_cases[hard_test]):.3f}, others "
+        f"{np.mean(base_cases[~hard_test]):.3f}]" if hard_test.any() else ""), flush=True)
     if not args.replay:
         replay = None
     print("first picks: " + " ".join(f"{i}{'*' if pool_hard[i] else ''}"
                                      for i in order[:max(args.budgets)])
           + "  (* = shifted domain)")
     results = {"uncertainty": [], "random": []}
+    test_hard = np.array(hard[args.pool:])
+    orders = ([mixed_order(order, len(pool), args.mix, 200 + s) for s in range(args.repeats)]
+              if args.mix > 0 else [order] * args.repeats)
+    if args.mix > 0:
+        print(f"--mix {args.mix}: picks of the first training seed: "
+              + " ".join(f"{i}{'*' if pool_hard[i] else ''}" for i in orders[0][:8]))
+
+    def split(per_case) -> str:
+        if not test_hard.any():
+            return ""
+        return (f" [shifted {np.mean(per_case[test_hard]):.3f}, others "
+                f"{np.mean(per_case[~test_hard]):.3f}]")
+
     for b in args.budgets:
         # Both strategies are repeated over training seeds; random also over its picks.
-        al = [test_dice(fine_tune(base, [tensors[i] for i in order[:b]], args.steps, s,
-                                  replay, args.lr, args.freeze_norm), test, affine)
+        al = [test_dices(fine_tune(base, [tensors[i] for i in orders[s][:b]], args.steps, s,
+                                   replay, args.lr, args.freeze_norm), test, affine)
               for s in range(args.repeats)]
         rand = []
         for s in range(args.random_repeats or args.repeats):
             pick = np.random.default_rng(100 + s).permutation(len(pool))[:b]
-            rand.append(test_dice(fine_tune(base, [tensors[i] for i in pick], args.steps, s,
-                                            replay, args.lr, args.freeze_norm), test, affine))
+            rand.append(test_dices(fine_tune(base, [tensors[i] for i in pick], args.steps, s,
+                                             replay, args.lr, args.freeze_norm), test, affine))
         results["uncertainty"].append(float(np.mean(al)))
         results["random"].append(float(np.mean(rand)))
         print(f"  {b:>2} labelled: uncertainty {np.mean(al):.4f} (runs "
-              f"{', '.join(f'{r:.4f}' for r in al)}), random {np.mean(rand):.4f} (runs "
-              f"{', '.join(f'{r:.4f}' for r in rand)}), {time.perf_counter() - t0:.0f} s")
+              f"{', '.join(f'{np.mean(r):.4f}' for r in al)}){split(np.mean(al, axis=0))}, "
+              f"random {np.mean(rand):.4f} (runs "
+              f"{', '.join(f'{np.mean(r):.4f}' for r in rand)}){split(np.mean(rand, axis=0))}"
+              f", {time.perf_counter() - t0:.0f} s", flush=True)
     best = max(results["uncertainty"][-1], results["random"][-1])
     targets = [(t, f"{t:.3f}") for t in args.targets]
     targets += [(baseline + g * (best - baseline), f"{baseline + g * (best - baseline):.3f} "
