@@ -186,7 +186,7 @@ def training_data():
 
 
 def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float = 1e-3,
-              freeze_norm: bool = False):
+              freeze_norm: bool = False, only: tuple[str, ...] = ()):
     """A copy of ``base_net`` trained ``steps`` steps on batches of two patches: both from
     the labelled cases, or (``replay`` = the original training data) one from them and one
     from the training data with the original recipe's augmentation -- rehearsal, so a
@@ -198,6 +198,13 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float =
     from models.training import train_segmentation
 
     net = copy.deepcopy(base_net)
+    if only:  # train these parameters only; the rest keeps its weights and norm statistics
+        for name, param in net.named_parameters():
+            param.requires_grad_(name.startswith(only))
+        for name, module in net.named_modules():
+            if (isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+                    and not name.startswith(only)):
+                module.momentum = 0.0
     crop = Compose([SpatialPadd(("image", "label"), spatial_size=PATCH),
                     RandFlipd(("image", "label"), prob=0.5, spatial_axis=0),
                     RandSpatialCropd(("image", "label"), roi_size=PATCH, random_size=False)])
@@ -305,9 +312,12 @@ def learnability(base, replay, args) -> int:
           f"lr {args.lr}: test Dice on 4 shifted / 4 other cases")
     print(f"  pretrained: {test_dice(base, test_shifted, affine):.3f} / "
           f"{test_dice(base, test_others, affine):.3f}")
-    for name, picks in (("2 shifted cases", shifted[:2]), ("2 other cases", others[:2])):
+    for name, picks in (("2 shifted cases", shifted[:2]), ("2 other cases", others[:2]),
+                        ("1 shifted case", shifted[:1]),
+                        ("1 shifted and 1 other case", [shifted[0], others[0]])):
         net = fine_tune(base, [tensors[i] for i in picks], args.steps, 0,
-                        replay if args.replay else None, args.lr, args.freeze_norm)
+                        replay if args.replay else None, args.lr, args.freeze_norm,
+                        tuple(args.only))
         print(f"  fine-tuned on {name}: {test_dice(net, test_shifted, affine):.3f} / "
               f"{test_dice(net, test_others, affine):.3f}", flush=True)
     return 0
@@ -364,6 +374,10 @@ def main() -> int:
                     help="share of the picks made at random, interleaved with the ranking's "
                          "(first pick random; each training seed draws its own); 0 = the "
                          "ranking alone")
+    ap.add_argument("--only", nargs="+", default=[], metavar="PREFIX",
+                    help="fine-tune only the parameters whose names start so (e.g. model.0. "
+                         "for the first encoder block of the UNet); the rest keeps its "
+                         "weights and batch-norm statistics")
     ap.add_argument("--learnability", action="store_true",
                     help="only check that the recipe learns the shift from two cases (and "
                          "what it costs on the other cases); no ranking")
@@ -450,13 +464,15 @@ def main() -> int:
     for b in args.budgets:
         # Both strategies are repeated over training seeds; random also over its picks.
         al = [test_dices(fine_tune(base, [tensors[i] for i in orders[s][:b]], args.steps, s,
-                                   replay, args.lr, args.freeze_norm), test, affine)
+                                   replay, args.lr, args.freeze_norm, tuple(args.only)),
+                         test, affine)
               for s in range(args.repeats)]
         rand = []
         for s in range(args.random_repeats or args.repeats):
             pick = np.random.default_rng(100 + s).permutation(len(pool))[:b]
             rand.append(test_dices(fine_tune(base, [tensors[i] for i in pick], args.steps, s,
-                                             replay, args.lr, args.freeze_norm), test, affine))
+                                             replay, args.lr, args.freeze_norm,
+                                             tuple(args.only)), test, affine))
         results["uncertainty"].append(float(np.mean(al)))
         results["random"].append(float(np.mean(rand)))
         print(f"  {b:>2} labelled: uncertainty {np.mean(al):.4f} (runs "

@@ -1,0 +1,36 @@
+"""The active-learning benchmark's pick orders (benchmarks/bench_active.py): what a figure in
+docs/quality.md rests on, so the mixed strategy must really alternate and never repeat."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from bench_active import _thick_slices, mixed_order  # noqa: E402
+
+
+def test_mixed_order_alternates_random_and_ranked_picks_without_repeats():
+    ranking = [7, 3, 9, 1, 0, 2, 4, 5, 6, 8]
+    assert mixed_order(ranking, 10, 0.0, seed=0) == ranking
+    for seed in range(5):
+        mixed = mixed_order(ranking, 10, 0.5, seed=seed)
+        assert sorted(mixed) == list(range(10))
+        # even slots (2nd, 4th, ...) take the ranking's best case not yet picked
+        for k in range(1, 10, 2):
+            assert mixed[k] == next(i for i in ranking if i not in mixed[:k])
+    draws = {tuple(mixed_order(ranking, 10, 0.5, seed=s)[::2]) for s in range(5)}
+    assert len(draws) > 1  # the random slots depend on the seed
+    everything_random = mixed_order(ranking, 10, 1.0, seed=1)
+    assert sorted(everything_random) == list(range(10)) and everything_random != ranking
+
+
+def test_thick_slices_average_slabs_along_k_and_keep_the_remainder():
+    image = np.arange(9 * 2 * 2, dtype=np.float32).reshape(9, 2, 2)
+    thick = _thick_slices(image, 4)
+    np.testing.assert_allclose(thick[:4], np.broadcast_to(image[:4].mean(axis=0), (4, 2, 2)))
+    np.testing.assert_allclose(thick[4:8], np.broadcast_to(image[4:8].mean(axis=0), (4, 2, 2)))
+    np.testing.assert_array_equal(thick[8], image[8])
