@@ -385,7 +385,7 @@ def autolabel_workspace(s, model: str, batch: str | None = None) -> dict:
 
 # -- ranking ----------------------------------------------------------------------------------
 def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy",
-                   registry_path=None, progress=None, members=()) -> dict:
+                   registry_path=None, progress=None, members=(), loaded=None) -> dict:
     """Rank the unlabelled cases with a stored output by its uncertainty; store the ranks.
 
     ``entropy``: the stored uncertainty (mean voxel entropy); an output stored without one is
@@ -397,7 +397,8 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     ``members`` (other model ids, segments matched by name) run on each case and the score
     is 1 - the mean pairwise Dice of their segmentations and the stored output (query by
     committee; needs ``proposal.generate``). ``progress(done, total)`` is called after each
-    case scored by running a model.
+    case scored by running a model. ``loaded`` maps model ids to models the caller loaded
+    already (the viewer loads them on its GUI thread, not on the worker that runs this).
     """
     from models.quality.ranking import rank_cases
 
@@ -415,9 +416,10 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
         raise QualityWorkspaceError(f"other models (--with) take part in the committee method "
                                     f"only, not in {method}")
     if method == "disagreement":
-        scores = _disagreement_scores(s, model, pool, registry_path, progress)
+        scores = _disagreement_scores(s, model, pool, registry_path, progress, loaded or {})
     elif method == "committee":
-        scores = _committee_scores(s, model, list(members), pool, registry_path, progress)
+        scores = _committee_scores(s, model, list(members), pool, registry_path, progress,
+                                   loaded or {})
     else:
         scores = []
         for c in pool:
@@ -436,14 +438,14 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     return out
 
 
-def _disagreement_scores(s, model: str, pool, registry_path=None,
-                         progress=None) -> list[float]:
+def _disagreement_scores(s, model: str, pool, registry_path=None, progress=None,
+                         loaded=None) -> list[float]:
     from models.quality.ranking import label_disagreement
     from models.run import _spec
     from models.tta import tta_label_maps
 
     s.require("proposal.generate", pool)
-    runnable = _spec(model, registry_path).load()
+    runnable = (loaded or {}).get(model) or _spec(model, registry_path).load()
     scores = []
     for case_id in pool:
         stored = s.model_output(case_id, model)[1]
@@ -456,7 +458,7 @@ def _disagreement_scores(s, model: str, pool, registry_path=None,
 
 
 def _committee_scores(s, model: str, members: list[str], pool, registry_path=None,
-                      progress=None) -> list[float]:
+                      progress=None, loaded=None) -> list[float]:
     from models.quality.ranking import label_disagreement, relabel_by_name
     from models.run import _spec
 
@@ -474,7 +476,7 @@ def _committee_scores(s, model: str, members: list[str], pool, registry_path=Non
             raise QualityWorkspaceError(f"{member} segments {sorted(theirs)}, {model} "
                                         f"segments {sorted(mine)}: nothing in common to "
                                         "compare")
-        runnables.append((spec.load(), theirs))
+        runnables.append(((loaded or {}).get(member) or spec.load(), theirs))
     scores = []
     for case_id in pool:
         maps = [np.asarray(s.model_output(case_id, model)[1])]

@@ -12,8 +12,8 @@ The study lead picks a model (one with stored outputs on the unlabelled cases) a
 The work is :func:`app.cli.quality_ws.rank_workspace`, the same as ``annotrace rank WS``
 (permission-checked, audited, ranks stored in the workspace). It runs on a plain worker
 thread whose events a QTimer drains (app/gui/loader.py says why not a QThread signal); the
-modules it imports are imported on the GUI thread first. When it ends the worklist's "rank"
-column shows the new ranks.
+modules it imports are imported, and the models it runs loaded, on the GUI thread first.
+When it ends the worklist's "rank" column shows the new ranks.
 """
 
 from __future__ import annotations
@@ -51,6 +51,23 @@ def _runner_modules(members) -> list[str]:
     for member in members:
         try:
             out.append(_spec(member).runner.partition(":")[0])
+        except ModelError:
+            continue
+    return out
+
+
+def _load_models(names) -> dict:
+    """The models the worker will run, loaded here on the GUI thread: building them is a
+    burst of Python object creation (TorchScript modules for deepbet), which on the worker,
+    racing the GUI thread's Python event filter, crashed PySide6 6.12 in one CI run. A
+    misspelt model is left for the ranking to report."""
+    from models.errors import ModelError
+    from models.run import _spec
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = _spec(name).load()
         except ModelError:
             continue
     return out
@@ -136,10 +153,12 @@ class RankDialog(QDialog):
         if method == "committee" and not members[0]:
             self.status.setText("Name the other model of the committee")
             return
+        loaded = {}
         if method in ("disagreement", "committee"):
             self.status.setText("Loading the model…")
             for name in MODEL_MODULES + tuple(_runner_modules(members)):  # see module doc
                 importlib.import_module(name)
+            loaded = _load_models([model] if method == "disagreement" else members)
         self.result, self.error = None, None
         self.run_button.setEnabled(False)
         self.status.setText(f"Ranking the unlabelled cases of {model}…")
@@ -149,7 +168,7 @@ class RankDialog(QDialog):
             from app.cli.quality_ws import rank_workspace
 
             try:
-                out = rank_workspace(ops, model, method=method, members=members,
+                out = rank_workspace(ops, model, method=method, members=members, loaded=loaded,
                                      progress=lambda d, t: events.put(("progress", (d, t))))
             except Exception as exc:  # noqa: BLE001 - shown in the dialog as one line
                 events.put(("failed", exc))
