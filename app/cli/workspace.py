@@ -75,10 +75,20 @@ def add_auth(p: argparse.ArgumentParser) -> None:
 
 def open_session(args, path=None):
     """Open the workspace named by ``args.workspace`` and log in (audited)."""
-    from app.settings import open_workspace
+    return _login(Path(path or args.workspace), args.user, password(args))
 
-    ws = open_workspace(Path(path or args.workspace))
-    return ws.login(args.user, password(args))
+
+def _login(path: Path, user: str, pw: str):
+    """Log in to the workspace at ``path``; a refused login names the workspace (the reason
+    stays "wrong user name or password": which of the two is never said)."""
+    from app.settings import open_workspace
+    from compliance.errors import AuthenticationError
+
+    ws = open_workspace(path)
+    try:
+        return ws.login(user, pw)
+    except AuthenticationError as exc:
+        raise type(exc)(f"{path}: {exc}") from None  # locked-out and disabled stay so
 
 
 def register(subparsers) -> None:
@@ -129,9 +139,7 @@ def run_init(args) -> int:
 
 def run_rotate(args) -> int:
     pw = password(args)
-    from app.settings import open_workspace
-
-    session = open_workspace(Path(args.workspace)).login(args.user, pw)
+    session = _login(Path(args.workspace), args.user, pw)
     with session:
         n = session.rotate_keys(pw, revoke_old_slots=args.revoke_old_slots)
         print(f"key generation {session.key_gen}: re-wrapped {n} objects")

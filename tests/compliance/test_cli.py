@@ -124,7 +124,7 @@ def test_wrong_password_and_missing_password_file(cli, populated, tmp_path):
     bad = tmp_path / "bad.pw"
     bad.write_text("not it at all\n")
     code, _, err = cli("case", "list", ws, "--user", "ann", "--password-file", bad)
-    assert (code, err) == (2, "annotrace: wrong user name or password\n")
+    assert (code, err) == (2, f"annotrace: {ws}: wrong user name or password\n")
     code, _, err = cli("case", "list", ws, "--user", "ann", "--password-file", tmp_path / "x")
     assert code == 2 and "cannot read the password file" in err
 
