@@ -253,6 +253,16 @@ def mixed_order(order, n_pool: int, mix: float, seed: int) -> list[int]:
     return picked
 
 
+def embeddings(net, tensors, replay):
+    """The bottleneck embedding of each pool case and of the network's training data (for
+    the core-set ranking, :mod:`models.embedding`)."""
+    from models.brainmask_unet import inferer
+    from models.embedding import network_embedding
+
+    return ([network_embedding(net, t[0][None], inferer()) for t in tensors],
+            [network_embedding(net, replay[0][None], inferer())])
+
+
 def committee_scores(pool, probs, affine, member: str = "deepbet") -> list[float]:
     """Query by committee: 1 - Dice between brainmask-unet's segmentation of each case and
     another model's (``member``, by default deepbet, trained elsewhere on other data). Two
@@ -284,11 +294,7 @@ def compare_scores(runner, pool, probs, pool_hard, affine, tensors, replay) -> i
         order = rank_cases(scores)
         print(f"  {name:>12}: r with Dice {np.corrcoef(scores, pool_dice)[0, 1]:+.2f}; first "
               f"{n_hard} picks hold {sum(pool_hard[i] for i in order[:n_hard])} shifted")
-    from models.brainmask_unet import inferer
-    from models.embedding import network_embedding
-
-    embed = [network_embedding(runner.net, t[0][None], inferer()) for t in tensors]
-    known = [network_embedding(runner.net, replay[0][None], inferer())]
+    embed, known = embeddings(runner.net, tensors, replay)
     entropy = [entropy_score(p) for p in probs]
     for w in (0.5, 1.0):
         order = rank_cases(entropy, embed, w, labelled_features=known)
@@ -416,11 +422,7 @@ def main() -> int:
         scores = [entropy_score(p) for p in probs]
     pool_dice = [dice(p > 0.5, y) for p, (_, y) in zip(probs, pool)]
     if args.score == "coreset":
-        from models.brainmask_unet import inferer
-        from models.embedding import network_embedding
-
-        embed = [network_embedding(base, t[0][None], inferer()) for t in tensors]
-        known = [network_embedding(base, replay[0][None], inferer())]
+        embed, known = embeddings(base, tensors, replay)
         order = rank_cases(scores, embed, args.diversity, labelled_features=known)
     else:
         order = rank_cases(scores)

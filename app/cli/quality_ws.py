@@ -403,6 +403,7 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     from models.quality.ranking import rank_cases
 
     s.require("quality.read")
+    loaded = loaded or {}
     pool = unlabelled_cases(s, model)
     if not pool:
         # storing an empty ranking would make it the latest one and blank the worklist's
@@ -416,10 +417,10 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
         raise QualityWorkspaceError(f"other models (--with) take part in the committee method "
                                     f"only, not in {method}")
     if method == "disagreement":
-        scores = _disagreement_scores(s, model, pool, registry_path, progress, loaded or {})
+        scores = _disagreement_scores(s, model, pool, loaded, registry_path, progress)
     elif method == "committee":
-        scores = _committee_scores(s, model, list(members), pool, registry_path, progress,
-                                   loaded or {})
+        scores = _committee_scores(s, model, list(members), pool, loaded, registry_path,
+                                   progress)
     else:
         scores = []
         for c in pool:
@@ -438,14 +439,14 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     return out
 
 
-def _disagreement_scores(s, model: str, pool, registry_path=None, progress=None,
-                         loaded=None) -> list[float]:
+def _disagreement_scores(s, model: str, pool, loaded: dict, registry_path=None,
+                         progress=None) -> list[float]:
     from models.quality.ranking import label_disagreement
     from models.run import _spec
     from models.tta import tta_label_maps
 
     s.require("proposal.generate", pool)
-    runnable = (loaded or {}).get(model) or _spec(model, registry_path).load()
+    runnable = loaded.get(model) or _spec(model, registry_path).load()
     scores = []
     for case_id in pool:
         stored = s.model_output(case_id, model)[1]
@@ -457,9 +458,9 @@ def _disagreement_scores(s, model: str, pool, registry_path=None, progress=None,
     return scores
 
 
-def _committee_scores(s, model: str, members: list[str], pool, registry_path=None,
-                      progress=None, loaded=None) -> list[float]:
-    from models.quality.ranking import label_disagreement, relabel_by_name
+def _committee_scores(s, model: str, members: list[str], pool, loaded: dict,
+                      registry_path=None, progress=None) -> list[float]:
+    from models.quality.ranking import common_segments, label_disagreement, relabel_by_name
     from models.run import _spec
 
     s.require("proposal.generate", pool)
@@ -472,11 +473,11 @@ def _committee_scores(s, model: str, members: list[str], pool, registry_path=Non
             raise QualityWorkspaceError(f"{member}: a committee needs a model other than "
                                         f"{model}")
         theirs = {seg.name: seg.value for seg in spec.segments}
-        if not {n.casefold() for n in mine} & {n.casefold() for n in theirs}:
+        if not common_segments(theirs, mine):
             raise QualityWorkspaceError(f"{member} segments {sorted(theirs)}, {model} "
                                         f"segments {sorted(mine)}: nothing in common to "
                                         "compare")
-        runnables.append(((loaded or {}).get(member) or spec.load(), theirs))
+        runnables.append((loaded.get(member) or spec.load(), theirs))
     scores = []
     for case_id in pool:
         maps = [np.asarray(s.model_output(case_id, model)[1])]

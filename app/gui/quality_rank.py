@@ -41,21 +41,6 @@ MODEL_MODULES = ("torch", "monai.transforms", "monai.inferers", "monai.networks.
                  "models.quality.ranking", "app.cli.quality_ws")
 
 
-def _runner_modules(members) -> list[str]:
-    """The modules that build the committee's other models (a misspelt model is left for
-    the ranking itself to report)."""
-    from models.errors import ModelError
-    from models.run import _spec
-
-    out = []
-    for member in members:
-        try:
-            out.append(_spec(member).runner.partition(":")[0])
-        except ModelError:
-            continue
-    return out
-
-
 def _load_models(names) -> dict:
     """The models the worker will run, loaded here on the GUI thread: building them is a
     burst of Python object creation (TorchScript modules for deepbet), which on the worker,
@@ -156,7 +141,7 @@ class RankDialog(QDialog):
         loaded = {}
         if method in ("disagreement", "committee"):
             self.status.setText("Loading the model…")
-            for name in MODEL_MODULES + tuple(_runner_modules(members)):  # see module doc
+            for name in MODEL_MODULES:  # see the module docstring
                 importlib.import_module(name)
             loaded = _load_models([model] if method == "disagreement" else members)
         self.result, self.error = None, None

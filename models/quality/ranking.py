@@ -95,6 +95,14 @@ def label_disagreement(label_maps) -> float:
     return _pairwise_disagreement([m == v for v in np.unique(m) if v != 0])
 
 
+def common_segments(source: dict[str, int], target: dict[str, int]) -> dict[int, int]:
+    """``source`` label value -> ``target`` label value of the segments both name alike
+    (segment name -> value dicts; names compare case-insensitively)."""
+    wanted = {name.casefold(): value for name, value in target.items()}
+    return {value: wanted[name.casefold()] for name, value in source.items()
+            if name.casefold() in wanted}
+
+
 def relabel_by_name(labels, source: dict[str, int], target: dict[str, int]) -> np.ndarray:
     """A label map re-expressed in another model's label values, segments matched by name.
 
@@ -111,9 +119,7 @@ def relabel_by_name(labels, source: dict[str, int], target: dict[str, int]) -> n
     ndarray (k, j, i) uint16
         ``target``'s values; segments ``target`` lacks become background.
     """
-    wanted = {name.casefold(): value for name, value in target.items()}
-    common = {value: wanted[name.casefold()] for name, value in source.items()
-              if name.casefold() in wanted}
+    common = common_segments(source, target)
     if not common:
         raise QualityInputError("segments", f"no segment in common between {sorted(source)} "
                                             f"and {sorted(target)}")
