@@ -12,8 +12,9 @@ The study lead picks a model (one with stored outputs on the unlabelled cases) a
 The work is :func:`app.cli.quality_ws.rank_workspace`, the same as ``annotrace rank WS``
 (permission-checked, audited, ranks stored in the workspace). It runs on a plain worker
 thread whose events a QTimer drains (app/gui/loader.py says why not a QThread signal); the
-modules it imports are imported, and the models it runs loaded, on the GUI thread first.
-When it ends the worklist's "rank" column shows the new ranks.
+modules it imports are imported on the GUI thread first, and the models it runs propose in
+a child process of the dialog's own (:class:`_ProcessModel`). When it ends the worklist's
+"rank" column shows the new ranks.
 """
 
 from __future__ import annotations
@@ -41,18 +42,46 @@ MODEL_MODULES = ("torch", "monai.transforms", "monai.inferers", "monai.networks.
                  "models.quality.ranking", "app.cli.quality_ws")
 
 
-def _load_models(names) -> dict:
-    """The models the worker will run, loaded here on the GUI thread: building them is a
-    burst of Python object creation (TorchScript modules for deepbet), which on the worker,
-    racing the GUI thread's Python event filter, crashed PySide6 6.12 in one CI run. A
-    misspelt model is left for the ranking to report."""
+class _ProcessModel:
+    """A model that proposes in the dialog's own child process (app/gui/proposal_process.py).
+
+    Running a network on the worker thread, while the GUI thread runs the workspace's Python
+    event filter, crashed PySide6 6.12 (segfaults in two CI runs, in model loading and in
+    inference); the child has its own interpreter. ``propose`` blocks the calling (worker)
+    thread until the child answers.
+    """
+
+    def __init__(self, proc, spec):
+        self.proc, self.spec = proc, spec
+
+    def propose(self, image, affine_lps, progress=None):
+        import time
+
+        from app.gui.proposal_process import ProcessJob
+
+        job = ProcessJob(self.proc, self.spec, image, affine_lps)
+        job.start()
+        while True:
+            for kind, payload in job.poll():
+                if kind == "done":
+                    return payload[0]
+                if kind == "failed":
+                    raise payload
+            if not job.is_running():
+                raise RuntimeError("the model process stopped")
+            time.sleep(0.02)
+
+
+def _process_models(proc, names) -> dict:
+    """:class:`_ProcessModel` of each model that resolves (a misspelt model is left for the
+    ranking to report)."""
     from models.errors import ModelError
     from models.run import _spec
 
     out = {}
     for name in names:
         try:
-            out[name] = _spec(name).load()
+            out[name] = _ProcessModel(proc, _spec(name))
         except ModelError:
             continue
     return out
@@ -140,10 +169,15 @@ class RankDialog(QDialog):
             return
         loaded = {}
         if method in ("disagreement", "committee"):
+            from app.gui.proposal_process import ProposalProcess
+
             self.status.setText("Loading the model…")
             for name in MODEL_MODULES:  # see the module docstring
                 importlib.import_module(name)
-            loaded = _load_models([model] if method == "disagreement" else members)
+            self._close_process()
+            self._process = ProposalProcess()
+            loaded = _process_models(self._process,
+                                     [model] if method == "disagreement" else members)
         self.result, self.error = None, None
         self.run_button.setEnabled(False)
         self.status.setText(f"Ranking the unlabelled cases of {model}…")
@@ -182,6 +216,12 @@ class RankDialog(QDialog):
     def _finish(self) -> None:
         self._timer.stop()
         self.run_button.setEnabled(True)
+        self._close_process()
+
+    def _close_process(self) -> None:
+        if getattr(self, "_process", None) is not None:
+            self._process.close()
+            self._process = None
 
     def _show(self, out: dict) -> None:
         from app.gui.quality_dashboard import rank_column
