@@ -4,23 +4,21 @@ Every search and retrieve goes through :mod:`app.pacs.workflow` with the workspa
 so it is permission-checked and audited exactly as on the command line; without an attached
 workspace the dialog can be opened but Search and Retrieve are disabled (a search shows PHI
 and must be audited). Network work runs on a plain :class:`threading.Thread`; its results
-come back through a :class:`queue.Queue` drained by a QTimer on the GUI thread (PySide6 6.12
-aborts when a QThread emits ``Signal(object)`` while Python threads run; see
-:mod:`app.gui.loader`). Cancel sets an event the retrieve checks before every instance;
-nothing is imported unless every instance arrived.
+come back through a :class:`queue.Queue` drained by a QTimer on the GUI thread
+(:class:`app.gui.job_dialog.JobDialog`). Cancel sets an event the retrieve checks before
+every instance; nothing is imported unless every instance arrived.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QMenu, QProgressBar, QPushButton,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QMenu, QProgressBar, QPushButton, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout)
 
-from app.gui.worker_queue import drain_events
+from app.gui.job_dialog import JobDialog
 
 NO_WORKSPACE = "Open a workspace first: PACS searches and retrieves are audited in it"
 STUDY_COLUMNS = ("Patient", "Patient ID", "Date", "Accession", "Modalities", "Description",
@@ -29,60 +27,14 @@ MODALITIES = ("", "CT", "MR", "PT", "US", "CR", "DX", "MG", "NM", "SEG")
 POLL_MS = 30
 
 
-class _Worker:
-    """One background call; ``on_done(result)`` / ``on_error(exc)`` run on the GUI thread."""
-
-    def __init__(self, parent, func, on_done, on_error, on_progress=None):
-        self.queue: queue.Queue = queue.Queue()
-        self.cancel = threading.Event()
-        self._on = {"done": on_done, "error": on_error, "progress": on_progress}
-        self._timer = QTimer(parent)
-        self._timer.setInterval(POLL_MS)
-        self._timer.timeout.connect(self._drain)
-        self._thread = threading.Thread(target=self._run, args=(func,), daemon=True,
-                                        name="annotrace-pacs")
-        self._finished = False
-
-    def start(self) -> None:
-        self._thread.start()
-        self._timer.start()
-
-    def running(self) -> bool:
-        return self._thread.ident is not None and not self._finished
-
-    def progress(self, done: int, total: int) -> None:  # worker thread
-        self.queue.put(("progress", (done, total)))
-
-    def _run(self, func) -> None:
-        try:
-            result = func(self)
-        except BaseException as exc:  # noqa: BLE001 - every failure is shown in the dialog
-            self.queue.put(("error", exc))
-        else:
-            self.queue.put(("done", result))
-
-    def _drain(self) -> None:
-        latest, final = drain_events(self.queue)
-        if final is not None:
-            self._timer.stop()
-            self._timer.deleteLater()  # one timer per search/retrieve: do not pile them up
-            self._finished = True
-        if latest is not None and self._on["progress"]:
-            self._on["progress"](*latest)
-        if final is not None:
-            kind, payload = final
-            self._on[kind](payload)
-
-
-class PacsDialog(QDialog):
+class PacsDialog(JobDialog):
     """Search the PACS and retrieve a series into ``window.workspace``."""
 
     def __init__(self, window, parent=None):
-        super().__init__(parent or window)
-        self.window = window
-        self.setWindowTitle("Query PACS")
+        super().__init__(window, parent, title="Query PACS", poll_ms=POLL_MS)
         self.resize(900, 520)
-        self._worker: _Worker | None = None
+        self._cancel = threading.Event()
+        self._on_done = self._on_progress = None
         self._client = None
         self.last_case_id: str | None = None
 
@@ -123,29 +75,21 @@ class PacsDialog(QDialog):
         self.results.itemDoubleClicked.connect(lambda item, _: self._retrieve_if_series(item))
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
         self.retrieve_button = QPushButton("&Retrieve into workspace")
         self.retrieve_button.clicked.connect(self.retrieve)
         self.cancel_button = QPushButton("&Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
-        close = QPushButton("Close")
-        close.clicked.connect(self.reject)
 
         top = QHBoxLayout()
         top.addLayout(form, 1)
         top.addWidget(self.search_button, 0, Qt.AlignBottom)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.progress, 1)
-        buttons.addWidget(self.retrieve_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.results, 1)
         layout.addWidget(self.status)
-        layout.addLayout(buttons)
+        layout.addLayout(self._button_row(self.retrieve_button, self.cancel_button,
+                                          lead=self.progress, on_close=self.reject))
         changed = getattr(window, "workspace_changed", None)
         if changed is not None:
             changed.connect(self._workspace_changed)
@@ -160,12 +104,15 @@ class PacsDialog(QDialog):
         self._client = None  # another user may hold other PACS credentials
         self._update_buttons()
 
-    def _busy(self) -> bool:
-        return self._worker is not None and self._worker.running()
+    def busy(self) -> bool:
+        """Whether a job runs or its end is not yet shown."""
+        # Not the thread's liveness: the end handler updates the buttons, and the thread
+        # may not have exited by then.
+        return self._timer.isActive()
 
     def _update_buttons(self) -> None:
         attached = self._session() is not None
-        busy = self._busy()
+        busy = self.busy()
         self.search_button.setEnabled(attached and not busy)
         self.search_button.setToolTip("" if attached else NO_WORKSPACE)
         item = self.results.currentItem()
@@ -176,14 +123,33 @@ class PacsDialog(QDialog):
         self.cancel_button.setEnabled(busy)
 
     def _run(self, func, on_done, on_progress=None, message="") -> None:
+        """Run ``func(progress, cancelled)`` in the background; ``on_done(result)`` and
+        ``on_progress(done, total)`` run on the GUI thread."""
         self.status.setText(message)
-        self._worker = _Worker(self, func, lambda r: self._finish(on_done, r), self._failed,
-                               on_progress)
-        self._worker.start()
+        self._cancel = cancel = threading.Event()
+        self._on_done, self._on_progress = on_done, on_progress
+
+        def work(post):
+            try:
+                result = func(lambda done, total: post("progress", (done, total)),
+                              cancel.is_set)
+            except BaseException as exc:  # noqa: BLE001 - every failure is shown in the dialog
+                post("error", exc)
+            else:
+                post("done", result)
+
+        self._start_job(work, "annotrace-pacs")
         self._update_buttons()
 
-    def _finish(self, on_done, result) -> None:
-        on_done(result)
+    def _job_progress(self, payload) -> None:
+        if self._on_progress is not None:
+            self._on_progress(*payload)
+
+    def _job_ended(self, kind, payload) -> None:
+        if kind == "error":
+            self._failed(payload)
+            return
+        self._on_done(payload)
         self._update_buttons()
 
     def _failed(self, exc) -> None:
@@ -212,11 +178,11 @@ class PacsDialog(QDialog):
 
     def search(self) -> None:
         session = self._session()
-        if session is None or self._busy():
+        if session is None or self.busy():
             return
         filters = self.filters()
 
-        def work(_job):
+        def work(_progress, _cancelled):
             from app.pacs import workflow
 
             return workflow.query_studies(session, self._client_for(session), **filters)
@@ -239,11 +205,11 @@ class PacsDialog(QDialog):
 
     def _expand_study(self, item) -> None:
         session = self._session()
-        if item.parent() is not None or item.childCount() or session is None or self._busy():
+        if item.parent() is not None or item.childCount() or session is None or self.busy():
             return
         study_uid = item.data(0, Qt.UserRole)
 
-        def work(_job):
+        def work(_progress, _cancelled):
             from app.pacs import workflow
 
             return workflow.query_series(session, self._client_for(session), study_uid)
@@ -278,17 +244,16 @@ class PacsDialog(QDialog):
     def retrieve(self) -> None:
         session = self._session()
         item = self.results.currentItem()
-        if session is None or item is None or item.parent() is None or self._busy():
+        if session is None or item is None or item.parent() is None or self.busy():
             return
         study_uid = item.parent().data(0, Qt.UserRole)
         series_uid = item.data(0, Qt.UserRole)
 
-        def work(job):
+        def work(progress, cancelled):
             from app.pacs import workflow
 
             return workflow.retrieve_case(session, self._client_for(session), study_uid,
-                                          series_uid, progress=job.progress,
-                                          cancelled=job.cancel.is_set)
+                                          series_uid, progress=progress, cancelled=cancelled)
 
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
@@ -311,8 +276,8 @@ class PacsDialog(QDialog):
             workspace.open_case(case_id)
 
     def cancel(self) -> None:
-        if self._busy():
-            self._worker.cancel.set()
+        if self.busy():
+            self._cancel.set()
             self.status.setText("Cancelling… (nothing is kept)")
 
     def reject(self) -> None:  # noqa: D401 - Qt API: closing cancels a running retrieve

@@ -6,7 +6,7 @@ batches), rendered by matplotlib's Agg canvas to PNG and shown as pixmaps, and t
 numbers (threshold, bound, coverage, validated units, the planner's answer "validated units
 needed for coverage X"). The numbers are gathered on a plain worker thread (reading label
 versions is slow on large cases) and handed to the GUI thread through a queue drained by a
-QTimer (see app/gui/loader.py for why not a QThread signal).
+QTimer (:class:`app.gui.job_dialog.JobDialog`).
 
 Workspace actions are enabled only while ``window.workspace`` is a logged-in controller;
 ``window.workspace_changed`` switches them. The worklist gets a "rank" column (the stored
@@ -16,14 +16,12 @@ active-learning rank, ``annotrace rank WS --model ID``) when the controller has
 
 from __future__ import annotations
 
-import queue
-import threading
-
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGridLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
+                               QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout)
+
+from app.gui.job_dialog import JobDialog
 
 
 def _session(window):
@@ -45,20 +43,13 @@ def _ops(window):
     return quality_ops(s) if s is not None and _may_read(s) else None
 
 
-class QualityDashboard(QDialog):
+class QualityDashboard(JobDialog):
     """Plots and numbers of one task and model; "Export report…" writes the HTML report."""
 
     def __init__(self, window, parent=None):
-        super().__init__(parent or window)
-        self.window = window
-        self.setWindowTitle("Quality dashboard")
+        super().__init__(window, parent, title="Quality dashboard", wrap_status=False)
         self.data: dict | None = None
         self.pngs: dict[str, bytes] = {}
-        self._queue: queue.Queue = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._timer = QTimer(self)
-        self._timer.setInterval(50)
-        self._timer.timeout.connect(self._drain)
 
         top = QHBoxLayout()
         self.task_box = QComboBox()
@@ -92,7 +83,6 @@ class QualityDashboard(QDialog):
             self.plot_labels[name] = lab
             grid.addWidget(lab, n // 2, n % 2)
         self.numbers = QFormLayout()
-        self.status = QLabel("")
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(grid)
@@ -121,29 +111,19 @@ class QualityDashboard(QDialog):
         self.status.setText("Computing…")
         self.refresh_button.setEnabled(False)
 
-        def work():
+        def work(post):
             try:
                 from app.cli.quality_ws import report_data
                 from models.quality.report import render_plots
 
                 data = report_data(ops, task, model, coverage_target=coverage)
-                self._queue.put(("done", (data, render_plots(data))))
+                post("done", (data, render_plots(data)))
             except Exception as exc:  # noqa: BLE001 - shown to the user in the dialog
-                self._queue.put(("error", exc))
+                post("error", exc)
 
-        self._thread = threading.Thread(target=work, name="quality-dashboard", daemon=True)
-        self._thread.start()
-        self._timer.start()
+        self._start_job(work, "quality-dashboard")
 
-    def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def _drain(self) -> None:
-        try:
-            kind, payload = self._queue.get_nowait()
-        except queue.Empty:
-            return
-        self._timer.stop()
+    def _job_ended(self, kind, payload) -> None:
         self.refresh_button.setEnabled(True)
         if kind == "error":
             self.status.setText(f"Could not compute the dashboard: {payload}")

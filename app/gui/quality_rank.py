@@ -11,7 +11,7 @@ The study lead picks a model (one with stored outputs on the unlabelled cases) a
 
 The work is :func:`app.cli.quality_ws.rank_workspace`, the same as ``annotrace rank WS``
 (permission-checked, audited, ranks stored in the workspace). It runs on a plain worker
-thread whose events a QTimer drains (app/gui/loader.py says why not a QThread signal); the
+thread whose events a QTimer drains (:class:`app.gui.job_dialog.JobDialog`); the
 modules it imports are imported on the GUI thread first, and the models it runs propose in
 a child process of the dialog's own (:class:`_ProcessModel`). When it ends the worklist's
 "rank" column shows the new ranks.
@@ -20,15 +20,11 @@ a child process of the dialog's own (:class:`_ProcessModel`). When it ends the w
 from __future__ import annotations
 
 import importlib
-import queue
-import threading
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QPushButton, QVBoxLayout)
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout
 
+from app.gui.job_dialog import JobDialog
 from app.gui.quality_dashboard import _ops
-from app.gui.worker_queue import drain_events
 
 METHODS = (("disagreement", "Disagreement of augmented views (runs the model 3× per case)"),
            ("committee", "Disagreement with another model (runs it once per case)"),
@@ -87,20 +83,13 @@ def _process_models(proc, names) -> dict:
     return out
 
 
-class RankDialog(QDialog):
+class RankDialog(JobDialog):
     """Choose model and method, run the ranking in the background, show the first cases."""
 
     def __init__(self, window, parent=None):
-        super().__init__(parent or window)
-        self.window = window
-        self.setWindowTitle("Rank unlabelled cases")
+        super().__init__(window, parent, title="Rank unlabelled cases")
         self.result: dict | None = None
         self.error: str | None = None
-        self._events: queue.Queue = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._timer = QTimer(self)
-        self._timer.setInterval(50)
-        self._timer.timeout.connect(self._drain)
 
         self.model_box = QComboBox()
         self.model_box.setEditable(True)  # any model id with stored outputs
@@ -118,23 +107,15 @@ class RankDialog(QDialog):
         form.addRow("Model", self.model_box)
         form.addRow("Method", self.method_box)
         form.addRow("Compare with", self.member_box)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
         self.ranked = QLabel("")
         self.ranked.setWordWrap(True)
         self.run_button = QPushButton("Rank")
         self.run_button.clicked.connect(self.run)
-        self.close_button = QPushButton("Close")
-        self.close_button.clicked.connect(self.close)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.status)
         layout.addWidget(self.ranked)
-        layout.addLayout(buttons)
+        layout.addLayout(self._button_row(self.run_button))
         self._fill_models()
         self._method_changed()
 
@@ -149,9 +130,6 @@ class RankDialog(QDialog):
         known = set(state.get("calibrations", {})) | set(state.get("ranks", {}))
         self.model_box.clear()
         self.model_box.addItems(sorted(known) or ["brainmask-unet"])
-
-    def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def run(self) -> None:
         """Start the ranking of the chosen model's unlabelled cases."""
@@ -181,42 +159,32 @@ class RankDialog(QDialog):
         self.result, self.error = None, None
         self.run_button.setEnabled(False)
         self.status.setText(f"Ranking the unlabelled cases of {model}…")
-        events = self._events
 
-        def work():
+        def work(post):
             from app.cli.quality_ws import rank_workspace
 
             try:
                 out = rank_workspace(ops, model, method=method, members=members, loaded=loaded,
-                                     progress=lambda d, t: events.put(("progress", (d, t))))
+                                     progress=lambda d, t: post("progress", (d, t)))
             except Exception as exc:  # noqa: BLE001 - shown in the dialog as one line
-                events.put(("failed", exc))
+                post("failed", exc)
             else:
-                events.put(("done", out))
+                post("done", out)
 
-        self._thread = threading.Thread(target=work, name="quality-rank", daemon=True)
-        self._thread.start()
-        self._timer.start()
+        self._start_job(work, "quality-rank")
 
-    def _drain(self) -> None:
-        latest, final = drain_events(self._events)
-        if latest is not None:
-            done, total = latest
-            self.status.setText(f"Scored {done} of {total} case(s)…")
-        if final is None:
-            return
-        kind, payload = final
-        self._finish()
+    def _job_progress(self, payload) -> None:
+        done, total = payload
+        self.status.setText(f"Scored {done} of {total} case(s)…")
+
+    def _job_ended(self, kind, payload) -> None:
+        self.run_button.setEnabled(True)
+        self._close_process()
         if kind == "failed":
             self.error = str(payload)
             self.status.setText(f"Could not rank: {payload}")
         else:
             self._show(payload)
-
-    def _finish(self) -> None:
-        self._timer.stop()
-        self.run_button.setEnabled(True)
-        self._close_process()
 
     def _close_process(self) -> None:
         if getattr(self, "_process", None) is not None:
