@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_active.py [--seed 2] [--score disagreement] \
         [--pool 28] [--test 12] [--steps 150] [--budgets 1 2 3 4 6 8] [--repeats 3] \
         [--random-repeats 5] [--hard-share 0.25] [--shift invert] [--severity 0.3 1.0] \
-        [--gain 0.5 0.75 0.9] [--no-replay] [--mix 0.5] [--compare-scores] [--learnability]
+        [--gain 0.5 0.75 0.9] [--no-replay] [--mix 0.5] [--norm-pool] [--wise 0.5] \
+        [--compare-scores] [--learnability] [--single]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
 contrast changes and noise as benchmarks/tbal_pool.py, severity drawn from ``--severity``),
@@ -20,8 +21,9 @@ from a shifted domain (``--shift``), which the T1-trained network segments worse
 
 ``--compare-scores`` only ranks the pool by every score and prints how each follows the
 pretrained Dice and finds the shifted cases; ``--learnability`` only checks that two
-labelled shifted cases teach the network that domain without costing it the others: the
-development steps, run on ``--seed 1``.
+labelled shifted cases teach the network that domain without costing it the others;
+``--single`` fine-tunes on each shifted pool case alone (and as many others) to show how
+much one case moves the network: the development steps, run on ``--seed 1``.
 
 The pretrained brainmask-unet proposes on every pool case and the ranking picks the cases to
 label (most uncertain first), against random picks. Scores (``--score``):
@@ -44,6 +46,9 @@ for the ranking, ``--random-repeats`` draws for random, each with new picks). Ea
 batch holds one patch of the labelled cases and one of the network's own training data
 (Colin27's left hemisphere with the original augmentation): rehearsal, without which 150 steps
 on one contrast-inverted case collapsed the network (``--no-replay`` gives the earlier runs).
+``--norm-pool`` then re-estimates the batch-norm statistics on the unlabelled pool (no labels;
+fine-tuning with batches of two patches leaves statistics of whatever the last labelled
+cases were), ``--wise A`` pulls the weights back towards the pretrained ones first.
 Scored by mean Dice on the held-out test cases. Reported: test Dice per budget and strategy,
 and the labelled cases each strategy needs to reach target Dice values -- absolute
 (``--targets``) and relative (``--gain``: the pretrained test Dice plus that share of the gain
@@ -226,6 +231,58 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float =
     return net
 
 
+def recalibrate_norm(net, images, seed: int, crops: int = 4, batch: int = 8):
+    """``net`` with its batch-norm running statistics re-estimated, without labels, on
+    patches of ``images`` (network-grid tensors of the unlabelled pool): the population the
+    network will segment. Fine-tuning with batches of two patches leaves statistics that
+    reflect whatever the last labelled cases were; every strategy has the whole unlabelled
+    pool, so re-estimating on it costs no labels (AdaBN, Li et al. 2016)."""
+    import torch
+    from monai.transforms import Compose, RandSpatialCrop, SpatialPad
+
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    crop = Compose([SpatialPad(PATCH), RandSpatialCrop(PATCH, random_size=False)])
+    crop.set_random_state(seed=seed)
+    rng = np.random.default_rng(seed)
+    patches = [torch.as_tensor(crop(images[i])) for i in
+               rng.permutation(np.repeat(np.arange(len(images)), crops))]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over every batch below
+    net.train()
+    with torch.no_grad():
+        for k in range(0, len(patches), batch):
+            net(torch.stack(patches[k:k + batch]))
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    return net.eval()
+
+
+def interpolate(base_net, tuned_net, alpha: float):
+    """Weights ``alpha * tuned + (1 - alpha) * base`` (WiSE-FT, Wortsman et al. 2022): a
+    fine-tuned network pulled back towards its pretrained weights keeps more of what those
+    knew."""
+    net = copy.deepcopy(tuned_net)
+    base = base_net.state_dict()
+    net.load_state_dict({k: (alpha * v + (1 - alpha) * base[k]) if v.is_floating_point()
+                         else v for k, v in tuned_net.state_dict().items()})
+    return net.eval()
+
+
+def recipe(base, labelled, seed: int, replay, args, pool_images, norm: bool | None = None):
+    """The benchmark's fine-tuning recipe as the arguments set it: :func:`fine_tune` on the
+    labelled tensors, then optionally :func:`interpolate` (``--wise``) and
+    :func:`recalibrate_norm` on the unlabelled pool (``--norm-pool``)."""
+    net = fine_tune(base, labelled, args.steps, seed, replay, args.lr, args.freeze_norm,
+                    tuple(args.only))
+    if args.wise is not None:
+        net = interpolate(base, net, args.wise)
+    if args.norm_pool if norm is None else norm:
+        net = recalibrate_norm(net, pool_images, seed)
+    return net
+
+
 def test_dices(net, test, affine) -> np.ndarray:
     """Dice of the network's segmentation of each test case."""
     from models.brainmask_unet import BrainmaskUNet
@@ -321,11 +378,51 @@ def learnability(base, replay, args) -> int:
     for name, picks in (("2 shifted cases", shifted[:2]), ("2 other cases", others[:2]),
                         ("1 shifted case", shifted[:1]),
                         ("1 shifted and 1 other case", [shifted[0], others[0]])):
-        net = fine_tune(base, [tensors[i] for i in picks], args.steps, 0,
-                        replay if args.replay else None, args.lr, args.freeze_norm,
-                        tuple(args.only))
+        net = recipe(base, [tensors[i] for i in picks], 0, replay if args.replay else None,
+                     args, [tensors[i][0] for i in shifted[:2] + others[:2]])
         print(f"  fine-tuned on {name}: {test_dice(net, test_shifted, affine):.3f} / "
               f"{test_dice(net, test_others, affine):.3f}", flush=True)
+    return 0
+
+
+def single_cases(base, tensors, pool_hard, test, test_hard, affine, replay, args) -> int:
+    """How much does one labelled case move the network, case by case? Fine-tune on each
+    shifted pool case alone (and on as many other cases), and print the test Dice of the
+    plain fine-tuned network and of the variants of the recipe: batch-norm statistics
+    re-estimated on the unlabelled pool (``norm``), weights halfway back to the pretrained
+    ones (``wise``), and both."""
+    test_hard = np.asarray(test_hard)
+    pool_images = [t[0] for t in tensors]
+
+    def show(net):
+        d = test_dices(net, test, affine)
+        return f"{d.mean():.3f} [{d[test_hard].mean():.3f} / {d[~test_hard].mean():.3f}]"
+
+    print(f"{args.shift}: test Dice all [shifted / others], one labelled case, {args.steps} "
+          f"steps; pretrained {show(base)}; pretrained + norm "
+          f"{show(recalibrate_norm(copy.deepcopy(base), pool_images, 0))}", flush=True)
+    shifted = [i for i, h in enumerate(pool_hard) if h]
+    others = [i for i, h in enumerate(pool_hard) if not h][:len(shifted)]
+    rows = {"plain": [], "norm": [], "wise": [], "wise+norm": []}
+    for i in shifted + others:
+        tuned = fine_tune(base, [tensors[i]], args.steps, 0, replay, args.lr,
+                          args.freeze_norm, tuple(args.only))
+        wise = interpolate(base, tuned, args.wise or 0.5)
+        nets = {"plain": tuned,
+                "norm": recalibrate_norm(copy.deepcopy(tuned), pool_images, 0),
+                "wise": wise,
+                "wise+norm": recalibrate_norm(copy.deepcopy(wise), pool_images, 0)}
+        line = []
+        for name, net in nets.items():
+            d = test_dices(net, test, affine)
+            rows[name].append((pool_hard[i], d.mean()))
+            line.append(f"{name} {show(net)}")
+        print(f"  case {i}{'*' if pool_hard[i] else ' '}: " + "; ".join(line), flush=True)
+    for name, r in rows.items():
+        sh = [d for h, d in r if h]
+        ot = [d for h, d in r if not h]
+        print(f"  {name:>9}: one shifted case mean {np.mean(sh):.3f} (min {np.min(sh):.3f}), "
+              f"one other case mean {np.mean(ot):.3f} (min {np.min(ot):.3f})")
     return 0
 
 
@@ -387,6 +484,16 @@ def main() -> int:
     ap.add_argument("--learnability", action="store_true",
                     help="only check that the recipe learns the shift from two cases (and "
                          "what it costs on the other cases); no ranking")
+    ap.add_argument("--single", action="store_true",
+                    help="only fine-tune on each shifted pool case alone (and as many "
+                         "others) and print the test Dice of the recipe's variants")
+    ap.add_argument("--norm-pool", action="store_true",
+                    help="after fine-tuning, re-estimate the batch-norm statistics on the "
+                         "unlabelled pool")
+    ap.add_argument("--wise", type=float, default=None, metavar="A",
+                    help="after fine-tuning, interpolate the weights: A * tuned + (1 - A) * "
+                         "pretrained")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--random-repeats", type=int, default=None,
                     help="random draws per budget (default: --repeats)")
     args = ap.parse_args()
@@ -396,7 +503,7 @@ def main() -> int:
     from models.brainmask_unet import BrainmaskUNet
     from models.run import _spec
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     if args.learnability:
         return learnability(_spec("brainmask-unet").load(device="cpu").net, training_data(),
                             args)
@@ -410,6 +517,9 @@ def main() -> int:
     probs = [runner.probability(x, affine) for x, _ in pool]
     replay = training_data()
     tensors = [network_tensors(x, y, affine) for x, y in pool]
+    if args.single:
+        return single_cases(base, tensors, pool_hard, test, hard[args.pool:], affine, replay,
+                            args)
     if args.compare_scores:
         return compare_scores(runner, pool, probs, pool_hard, affine, tensors, replay)
     if args.score == "committee":
@@ -449,7 +559,21 @@ def main() -> int:
     print("first picks: " + " ".join(f"{i}{'*' if pool_hard[i] else ''}"
                                      for i in order[:max(args.budgets)])
           + "  (* = shifted domain)")
-    results = {"uncertainty": [], "random": []}
+    pool_images = [t[0] for t in tensors]
+    if args.norm_pool or args.wise is not None:
+        steps = ([f"weights {args.wise} of the way from the pretrained ones"]
+                 if args.wise is not None else [])
+        steps += ["batch-norm statistics re-estimated on the pool (+norm; each network is "
+                  "also tested before that)"] if args.norm_pool else []
+        print("recipe: fine-tuned, then " + ", then ".join(steps))
+    if args.norm_pool:
+        renormed = test_dices(recalibrate_norm(copy.deepcopy(base), pool_images, 0), test,
+                              affine)
+        print(f"pretrained with the pool's statistics (no labels): {renormed.mean():.4f}"
+              + (f" [shifted {renormed[hard_test].mean():.3f}, others "
+                 f"{renormed[~hard_test].mean():.3f}]" if hard_test.any() else ""))
+    variants = ["", "+norm"] if args.norm_pool else [""]
+    results = {f"{name}{v}": [] for name in ("uncertainty", "random") for v in variants}
     test_hard = np.array(hard[args.pool:])
     orders = ([mixed_order(order, len(pool), args.mix, 200 + s) for s in range(args.repeats)]
               if args.mix > 0 else [order] * args.repeats)
@@ -463,36 +587,44 @@ def main() -> int:
         return (f" [shifted {np.mean(per_case[test_hard]):.3f}, others "
                 f"{np.mean(per_case[~test_hard]):.3f}]")
 
+    def run(picks, seed) -> dict:
+        """Test Dice per case of the network fine-tuned on ``picks``, per variant (the
+        re-estimation of the statistics comes after the plain network is tested)."""
+        net = recipe(base, [tensors[i] for i in picks], seed, replay, args, pool_images,
+                     norm=False)
+        out = {"": test_dices(net, test, affine)}
+        if args.norm_pool:
+            out["+norm"] = test_dices(recalibrate_norm(net, pool_images, seed), test, affine)
+        return out
+
     for b in args.budgets:
         # Both strategies are repeated over training seeds; random also over its picks.
-        al = [test_dices(fine_tune(base, [tensors[i] for i in orders[s][:b]], args.steps, s,
-                                   replay, args.lr, args.freeze_norm, tuple(args.only)),
-                         test, affine)
-              for s in range(args.repeats)]
-        rand = []
-        for s in range(args.random_repeats or args.repeats):
-            pick = np.random.default_rng(100 + s).permutation(len(pool))[:b]
-            rand.append(test_dices(fine_tune(base, [tensors[i] for i in pick], args.steps, s,
-                                             replay, args.lr, args.freeze_norm,
-                                             tuple(args.only)), test, affine))
-        results["uncertainty"].append(float(np.mean(al)))
-        results["random"].append(float(np.mean(rand)))
-        print(f"  {b:>2} labelled: uncertainty {np.mean(al):.4f} (runs "
-              f"{', '.join(f'{np.mean(r):.4f}' for r in al)}){split(np.mean(al, axis=0))}, "
-              f"random {np.mean(rand):.4f} (runs "
-              f"{', '.join(f'{np.mean(r):.4f}' for r in rand)}){split(np.mean(rand, axis=0))}"
-              f", {time.perf_counter() - t0:.0f} s", flush=True)
-    best = max(results["uncertainty"][-1], results["random"][-1])
+        runs = {"uncertainty": [run(orders[s][:b], s) for s in range(args.repeats)],
+                "random": [run(np.random.default_rng(100 + s).permutation(len(pool))[:b], s)
+                           for s in range(args.random_repeats or args.repeats)]}
+        for name, per_seed in runs.items():
+            for v in variants:
+                dices = [r[v] for r in per_seed]
+                results[f"{name}{v}"].append(float(np.mean(dices)))
+                print(f"  {b:>2} labelled: {name + v:>16} {np.mean(dices):.4f} (runs "
+                      f"{', '.join(f'{np.mean(r):.4f}' for r in dices)})"
+                      f"{split(np.mean(dices, axis=0))}", flush=True)
+        print(f"     {time.perf_counter() - t0:.0f} s", flush=True)
+    best = max(r[-1] for r in results.values())
     targets = [(t, f"{t:.3f}") for t in args.targets]
     targets += [(baseline + g * (best - baseline), f"{baseline + g * (best - baseline):.3f} "
                  f"({g:.0%} of the gain)") for g in args.gain]
+    show = (lambda n: str(n) if n is not None else f">{args.budgets[-1]}")
     for target, label in targets:
-        n_al = needed(args.budgets, results["uncertainty"], target)
-        n_rand = needed(args.budgets, results["random"], target)
-        show = (lambda n: str(n) if n is not None else f">{args.budgets[-1]}")
-        print(f"target test Dice {label}: uncertainty needs {show(n_al)} labelled cases, "
-              f"random {show(n_rand)}"
-              + (f" -> {1 - n_al / n_rand:.0%} fewer" if n_al and n_rand else ""))
+        need = {k: needed(args.budgets, r, target) for k, r in results.items()}
+        n_al = need[f"uncertainty{variants[-1]}"]
+        # random with whichever recipe reaches the target sooner: the claim must beat both
+        reached = [need[f"random{v}"] for v in variants if need[f"random{v}"] is not None]
+        n_rand = min(reached) if reached else None
+        print(f"target test Dice {label}: "
+              + ", ".join(f"{k} {show(n)}" for k, n in need.items())
+              + (f" -> uncertainty{variants[-1]} needs {1 - n_al / n_rand:.0%} fewer than "
+                 f"random's best" if n_al and n_rand else ""))
     return 0
 
 

@@ -34,3 +34,38 @@ def test_thick_slices_average_slabs_along_k_and_keep_the_remainder():
     np.testing.assert_allclose(thick[:4], np.broadcast_to(image[:4].mean(axis=0), (4, 2, 2)))
     np.testing.assert_allclose(thick[4:8], np.broadcast_to(image[4:8].mean(axis=0), (4, 2, 2)))
     np.testing.assert_array_equal(thick[8], image[8])
+
+
+def test_recalibrate_norm_sets_running_statistics_to_the_pools_and_restores_momentum():
+    import torch
+    from bench_active import PATCH, recalibrate_norm
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv3d(1, 2, 1), torch.nn.BatchNorm3d(2))
+    norm = net[1]
+    norm.running_mean.fill_(5.0)  # statistics learnt elsewhere, to be replaced
+    images = [torch.rand(1, *PATCH) * (k + 1) for k in range(4)]  # a patch is the whole image
+    recalibrate_norm(net, images, seed=0, crops=2, batch=4)
+    with torch.no_grad():
+        features = net[0](torch.stack(images))
+    expected = features.mean(dim=(0, 2, 3, 4))
+    torch.testing.assert_close(norm.running_mean, expected, rtol=1e-4, atol=1e-5)
+    assert norm.momentum == 0.1 and not net.training
+
+
+def test_interpolate_goes_linearly_from_the_pretrained_to_the_tuned_weights():
+    import torch
+    from bench_active import interpolate
+
+    torch.manual_seed(0)
+    base = torch.nn.Sequential(torch.nn.Conv3d(1, 2, 1), torch.nn.BatchNorm3d(2))
+    tuned = torch.nn.Sequential(torch.nn.Conv3d(1, 2, 1), torch.nn.BatchNorm3d(2))
+    tuned[1].num_batches_tracked.fill_(7)
+    for alpha in (0.0, 0.5, 1.0):
+        mixed = interpolate(base, tuned, alpha).state_dict()
+        for key, value in tuned.state_dict().items():
+            if value.is_floating_point():
+                torch.testing.assert_close(
+                    mixed[key], alpha * value + (1 - alpha) * base.state_dict()[key])
+        assert int(mixed["1.num_batches_tracked"]) == 7  # counters are not averaged
+    assert tuned[0].weight is not interpolate(base, tuned, 0.5)[0].weight
