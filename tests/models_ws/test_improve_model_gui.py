@@ -84,7 +84,7 @@ def test_the_dialog_trains_registers_and_shows_the_validation_dice(window, appro
         dialog.start_button.click()
         assert dialog.cancel_button.isEnabled() and not dialog.start_button.isEnabled()
         qtbot.waitUntil(lambda: dialog.record is not None or "failed" in dialog.status.text(),
-                        timeout=120_000)
+                        timeout=600_000)
         assert dialog.record is not None, dialog.status.text()
         record = dialog.record
         assert (record["name"], record["version"]) == ("gui-brain", "1")
@@ -109,7 +109,7 @@ def test_cancel_in_the_dialog_registers_nothing(window, approved_ws, qtbot):
         dialog = window.improve_model_dialog
         dialog.steps.setValue(5000)
         dialog.start_button.click()
-        qtbot.waitUntil(lambda: dialog.progress.maximum() == 5000, timeout=120_000)
+        qtbot.waitUntil(lambda: dialog.progress.maximum() == 5000, timeout=600_000)
         dialog.cancel_button.click()
         qtbot.waitUntil(lambda: not dialog.job.running, timeout=60_000)
         assert dialog.status.text() == "Cancelled; nothing registered."
@@ -141,7 +141,7 @@ def test_a_session_locked_during_training_keeps_the_result_until_register(window
         dialog.name.setText("locked-run")
         dialog.start_button.click()
         qtbot.waitUntil(lambda: dialog.job is not None and not dialog.job.running,
-                        timeout=120_000)
+                        timeout=600_000)
         assert dialog.record is None and dialog.pending is not None
         assert dialog.register_button.isVisible() and "locked" in dialog.status.text()
         rev.unlock(PASSWORDS["rev"])

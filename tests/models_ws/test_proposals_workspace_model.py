@@ -42,7 +42,7 @@ def test_a_workspace_version_proposes_in_the_gui(qtbot, tmp_path, ws):
     window.workspace = SimpleNamespace(session=ann, case_id=None)
     model = next(m for m in ctl.models() if getattr(m, "ref", None) == "site-brain@1")
     assert ctl.propose(model) is not None
-    qtbot.waitUntil(lambda: ctl.layer is not None or ctl.error is not None, timeout=120000)
+    qtbot.waitUntil(lambda: ctl.layer is not None or ctl.error is not None, timeout=600_000)
     assert ctl.error is None
     assert ctl.layer.model_id == "site-brain@1"
     assert ctl.layer.weights_sha256 == hashlib.sha256(WEIGHTS).hexdigest()

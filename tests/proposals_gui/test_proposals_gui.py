@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication
 from proposals_gui_common import colin_crop, colin_small, fake_proposal, make_window
 
 
-def _wait_done(qtbot, ctl, timeout=60000):
+def _wait_done(qtbot, ctl, timeout=600_000):
     qtbot.waitUntil(lambda: ctl.worker is not None and not ctl.worker.is_running()
                     and not ctl.timer.isActive(), timeout=timeout)
 

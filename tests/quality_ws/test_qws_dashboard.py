@@ -142,7 +142,7 @@ def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, 
         assert dlg.method_box.currentData() == "disagreement"
         dlg.run()
         assert not dlg.run_button.isEnabled()
-        qtbot.waitUntil(lambda: dlg.result is not None or dlg.error is not None, timeout=120000)
+        qtbot.waitUntil(lambda: dlg.result is not None or dlg.error is not None, timeout=600_000)
         assert dlg.error is None, dlg.error
         ranked = dlg.result["cases"]
         assert dlg.result["method"] == "disagreement" and len(ranked) == len(ids["pool"])
@@ -156,7 +156,7 @@ def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, 
         dlg.method_box.setCurrentIndex(dlg.method_box.findData("committee"))
         assert dlg.member_box.isEnabled() and dlg.member_box.currentText() == "deepbet"
         dlg.run()
-        qtbot.waitUntil(lambda: not dlg.busy() and not dlg._timer.isActive(), timeout=120000)
+        qtbot.waitUntil(lambda: not dlg.busy() and not dlg._timer.isActive(), timeout=600_000)
         assert dlg.error is None, dlg.error
         assert dlg.result["method"] == "committee" and dlg.result["members"] == ["deepbet"]
         assert "by committee with deepbet" in dlg.status.text()
