@@ -623,9 +623,25 @@ def main() -> int:
         n_rand = min(reached) if reached else None
         print(f"target test Dice {label}: "
               + ", ".join(f"{k} {show(n)}" for k, n in need.items())
-              + (f" -> uncertainty{variants[-1]} needs {1 - n_al / n_rand:.0%} fewer than "
-                 f"random's best" if n_al and n_rand else ""))
+              + f" -> {verdict(f'uncertainty{variants[-1]}', n_al, n_rand)}")
     return 0
+
+
+def verdict(ranked: str, n_ranked: int | None, n_random: int | None) -> str:
+    """How many labelled cases ``ranked`` needs against random's best recipe, in words.
+
+    ``None`` means the target was not reached within the largest budget.
+    """
+    if n_ranked is None and n_random is None:
+        return "neither reaches it"
+    if n_ranked is None:
+        return f"{ranked} does not reach it; random does with {n_random}"
+    if n_random is None:
+        return f"{ranked} reaches it with {n_ranked}; random does not"
+    share = 1 - n_ranked / n_random
+    if share >= 0:
+        return f"{ranked} needs {share:.0%} fewer than random's best"
+    return f"{ranked} needs {-share:.0%} more than random's best"
 
 
 if __name__ == "__main__":

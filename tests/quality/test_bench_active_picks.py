@@ -10,7 +10,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from bench_active import _thick_slices, mixed_order  # noqa: E402
+from bench_active import _thick_slices, mixed_order, verdict  # noqa: E402
 
 
 def test_mixed_order_alternates_random_and_ranked_picks_without_repeats():
@@ -69,3 +69,12 @@ def test_interpolate_goes_linearly_from_the_pretrained_to_the_tuned_weights():
                     mixed[key], alpha * value + (1 - alpha) * base.state_dict()[key])
         assert int(mixed["1.num_batches_tracked"]) == 7  # counters are not averaged
     assert tuned[0].weight is not interpolate(base, tuned, 0.5)[0].weight
+
+
+def test_verdict_says_fewer_more_or_which_side_did_not_reach_the_target():
+    assert verdict("ranked", 2, 4) == "ranked needs 50% fewer than random's best"
+    assert verdict("ranked", 3, 1) == "ranked needs 200% more than random's best"
+    assert verdict("ranked", 2, 2) == "ranked needs 0% fewer than random's best"
+    assert verdict("ranked", None, 1) == "ranked does not reach it; random does with 1"
+    assert verdict("ranked", 3, None) == "ranked reaches it with 3; random does not"
+    assert verdict("ranked", None, None) == "neither reaches it"
