@@ -59,4 +59,4 @@ app="$dist/annotrace/annotrace"
 version="$("$app" --version)"
 secs=$(( $(date +%s) - start ))
 echo "build_app: $version in $dist/annotrace ($(du -sh "$dist/annotrace" | cut -f1)), built in ${secs} s"
-echo "build_app: smoke test with installer/smoke_app.sh"
+echo "build_app: test it with installer/smoke_app.sh"

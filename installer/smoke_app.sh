@@ -74,6 +74,14 @@ t_workspace() {  # cryptography, KDF, audit chain
     && run_app "$app" case import ws ch2.nii.gz --user admin --password-file pw \
     && run_app "$app" audit verify ws --user admin --password-file pw
 }
+t_rank_committee() {  # after t_workspace: both models in the frozen app, the quality store
+  printf 'reviewer horse battery staple\n' > "$out/work/pw2"
+  run_app "$app" user add ws lead --role reviewer --new-password-file pw2 --user admin \
+      --password-file pw \
+    && run_app "$app" rank ws --model brainmask-unet --method committee --with deepbet \
+      --run-model --json --user lead --password-file pw2 | tee /dev/stderr \
+    | grep -q '"members"'
+}
 t_view_offscreen() {
   run_app QT_QPA_PLATFORM=offscreen ANNOTRACE_SCREENSHOT="$out/view-offscreen.png" \
     "$app" view ch2.nii.gz && png_ok "$out/view-offscreen.png"
@@ -95,6 +103,7 @@ step propose-brainmask-unet t_propose_unet
 step propose-deepbet t_propose_deepbet
 step propose-openvino t_propose_openvino
 step workspace-case-audit t_workspace
+step rank-committee t_rank_committee
 step view-offscreen t_view_offscreen
 step view-xvfb t_view_xvfb
 if [ "$failures" -eq 0 ]; then
