@@ -394,13 +394,13 @@ def single_cases(base, tensors, pool_hard, test, test_hard, affine, replay, args
     test_hard = np.asarray(test_hard)
     pool_images = [t[0] for t in tensors]
 
-    def show(net):
-        d = test_dices(net, test, affine)
+    def show(d):
         return f"{d.mean():.3f} [{d[test_hard].mean():.3f} / {d[~test_hard].mean():.3f}]"
 
+    renormed = recalibrate_norm(copy.deepcopy(base), pool_images, 0)
     print(f"{args.shift}: test Dice all [shifted / others], one labelled case, {args.steps} "
-          f"steps; pretrained {show(base)}; pretrained + norm "
-          f"{show(recalibrate_norm(copy.deepcopy(base), pool_images, 0))}", flush=True)
+          f"steps; pretrained {show(test_dices(base, test, affine))}; pretrained + norm "
+          f"{show(test_dices(renormed, test, affine))}", flush=True)
     shifted = [i for i, h in enumerate(pool_hard) if h]
     others = [i for i, h in enumerate(pool_hard) if not h][:len(shifted)]
     rows = {"plain": [], "norm": [], "wise": [], "wise+norm": []}
@@ -416,7 +416,7 @@ def single_cases(base, tensors, pool_hard, test, test_hard, affine, replay, args
         for name, net in nets.items():
             d = test_dices(net, test, affine)
             rows[name].append((pool_hard[i], d.mean()))
-            line.append(f"{name} {show(net)}")
+            line.append(f"{name} {show(d)}")
         print(f"  case {i}{'*' if pool_hard[i] else ' '}: " + "; ".join(line), flush=True)
     for name, r in rows.items():
         sh = [d for h, d in r if h]

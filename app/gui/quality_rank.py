@@ -90,6 +90,7 @@ class RankDialog(JobDialog):
         super().__init__(window, parent, title="Rank unlabelled cases")
         self.result: dict | None = None
         self.error: str | None = None
+        self._process = None  # the models' child process while a ranking runs
 
         self.model_box = QComboBox()
         self.model_box.setEditable(True)  # any model id with stored outputs
@@ -187,7 +188,7 @@ class RankDialog(JobDialog):
             self._show(payload)
 
     def _close_process(self) -> None:
-        if getattr(self, "_process", None) is not None:
+        if self._process is not None:
             self._process.close()
             self._process = None
 
