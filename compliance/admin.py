@@ -25,9 +25,16 @@ class AdminOps:
                 return uid, user
         raise NotFoundError(f"no user {name!r} in this workspace")
 
-    def _store_users(self, table: dict) -> None:
+    def _store_users(self, table: dict) -> dict:
+        """Write the next revision of the table; return what its audit entry records.
+
+        ``audit verify --deep`` compares the last recorded revision and digest with the
+        table in the workspace, so an older copy of ``users/table.enc`` put back (a disabled
+        account re-enabled, a role restored) is found.
+        """
         table["revision"] += 1
-        self.ws.write_users(self._keys, self.key_gen, table)
+        digest = self.ws.write_users(self._keys, self.key_gen, table)
+        return {"after": digest, "table_revision": table["revision"]}
 
     def _new_slot(self, name, user_id, password) -> bytes:
         """Write a fresh slot (new signing key) for ``name``; return the public key."""
@@ -66,9 +73,11 @@ class AdminOps:
             table["users"][uid] = {"name": name, "role": role, "disabled": False,
                                    "created": utc_now(), "signing_public": b64e(pub),
                                    "old_signing_public": []}
-            self._store_users(table)
+            stored = self._store_users(table)
         self.ws.update_state(name, failures=0, locked_until=0.0, disabled=False)
-        self.audit("user.add", [uid], details={"name": name, "role": role})
+        self.audit("user.add", [uid], after=stored["after"],
+                   details={"name": name, "role": role,
+                            "table_revision": stored["table_revision"]})
         return uid
 
     def disable_user(self, name: str) -> None:
@@ -80,10 +89,11 @@ class AdminOps:
             table = self._users()
             uid, user = self._find_user(table, name)
             user["disabled"] = True
-            self._store_users(table)
+            stored = self._store_users(table)
             self.ws.slot_path(name).unlink(missing_ok=True)
         self.ws.update_state(name, disabled=True)
-        self.audit("user.disable", [uid], details={"name": name})
+        self.audit("user.disable", [uid], after=stored["after"],
+                   details={"name": name, "table_revision": stored["table_revision"]})
 
     def set_role(self, name: str, role: str) -> None:
         """Change a user's role (audited with the role before and after)."""
@@ -93,9 +103,10 @@ class AdminOps:
             table = self._users()
             uid, user = self._find_user(table, name)
             before, user["role"] = user["role"], role
-            self._store_users(table)
-        self.audit("user.role_change", [uid], details={"name": name, "before": before,
-                                                       "after": role})
+            stored = self._store_users(table)
+        self.audit("user.role_change", [uid], after=stored["after"],
+                   details={"name": name, "before": before, "after": role,
+                            "table_revision": stored["table_revision"]})
 
     def reset_password(self, name: str, new_password: str) -> None:
         """Give ``name`` a new password (and a new signing key); re-enables the account."""
@@ -108,9 +119,10 @@ class AdminOps:
             user["old_signing_public"].append(user["signing_public"])
             user["signing_public"] = b64e(self._new_slot(name, uid, new_password))
             user["disabled"] = False
-            self._store_users(table)
+            stored = self._store_users(table)
         self.ws.update_state(name, failures=0, locked_until=0.0, disabled=False)
-        self.audit("user.reset_password", [uid], details={"name": name})
+        self.audit("user.reset_password", [uid], after=stored["after"],
+                   details={"name": name, "table_revision": stored["table_revision"]})
 
     def change_password(self, old_password: str, new_password: str) -> None:
         """Change one's own password: a new slot wrapping the same keys (no object changes)."""

@@ -62,3 +62,12 @@ class AuditError(ComplianceError):
         super().__init__(message)
         self.seq = seq
         self.kind = kind
+
+
+class RecordMismatchError(AuditError, IntegrityError):
+    """``audit verify --deep``: the workspace no longer holds what the trail records.
+
+    A case, label version or review event is gone or different, or the user table is not
+    the revision last recorded (an older copy put back). Exit code 1, as any failed
+    verification.
+    """

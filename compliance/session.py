@@ -21,6 +21,7 @@ for a typed reason and a limited time, lets the session also open cases and read
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -29,11 +30,18 @@ from compliance.admin import AdminOps
 from compliance.audit import load_keys, utc_now
 from compliance.casestore import CaseStore
 from compliance.emergency import EMERGENCY_ACTIONS, EmergencyGrant, check_request
-from compliance.errors import (AuthenticationError, NotFoundError, PermissionDenied,
-                               PolicyError, SessionLocked)
+from compliance.errors import (AuthenticationError, IntegrityError, NotFoundError,
+                               PermissionDenied, PolicyError, RecordMismatchError,
+                               SessionLocked)
 from compliance.keys import b64d
 from compliance.qualitystore import QualityStore
 from compliance.review import ReviewOps
+from compliance.workspace import users_digest
+
+
+# Review audit actions and the event each records (``compliance.review``).
+_REVIEW_ACTIONS = {"review.submit": "submit", "review.approve": "approve",
+                   "review.request_changes": "request_changes"}
 
 
 @dataclass(frozen=True)
@@ -330,22 +338,27 @@ class Session(CaseStore, ReviewOps, AdminOps, QualityStore):
 
         ``anchor``: a (seq, hash) printed by an earlier verification and kept outside the
         workspace; the log must still contain that exact checkpoint. ``deep``: also check
-        that every imported case and every saved version the trail records is still in
-        the workspace with the recorded content hash (a deleted or rolled-back version
-        fails, naming the audit entry).
+        that every imported case, every saved version and every review event the trail
+        records is still in the workspace with the recorded content hash, and that the user
+        table is the revision last recorded (a deleted or rolled-back object fails with
+        :class:`~compliance.errors.RecordMismatchError`, naming the audit entry).
         """
         self.require("audit.verify")
         n, entries = self.ws.audit_log.verify(self._audit_keys,
                                               b64d(self.ws.meta["signing_public"]), anchor)
         if deep:
-            self._check_objects(entries)
+            try:
+                self._check_objects(entries)
+            except IntegrityError as exc:
+                raise RecordMismatchError(str(exc)) from None
         self.audit("audit.verify", details={"entries": n})
         return n, entries
 
     def _check_objects(self, entries: list[dict]) -> None:
-        """Every case and label version the trail records must still exist, unchanged."""
-        from compliance.errors import IntegrityError
-
+        """Every case, label version, review event and user-table revision the trail records
+        must still be in the workspace, unchanged."""
+        reviews: dict[str, list[dict]] = {}
+        table_entry = None
         for e in entries:
             action, objs = e.get("action"), e.get("objects") or []
             if action == "case.import" and not (self.ws.root / "cases" / objs[0] /
@@ -362,6 +375,52 @@ class Session(CaseStore, ReviewOps, AdminOps, QualityStore):
                 if meta["content_sha256"] != e.get("after"):
                     raise IntegrityError(f"case {cid} version {n} differs from audit entry "
                                          f"{e['seq']} (replaced or rolled back)")
+            if action in _REVIEW_ACTIONS:
+                reviews.setdefault(objs[0], []).append(e)
+            revision = (e.get("details") or {}).get("table_revision")
+            if revision is not None and (table_entry is None or
+                                         revision > table_entry["details"]["table_revision"]):
+                table_entry = e
+        for cid, recorded in reviews.items():
+            self._check_review_events(cid, recorded)
+        if table_entry is not None:
+            self._check_user_table(table_entry)
+
+    def _check_review_events(self, case_id: str, recorded: list[dict]) -> None:
+        """Each recorded submit, approval or request for changes has its own event.
+
+        Matched as a multiset of (event, version, content hash) rather than by position:
+        two processes may append their audit entries in the other order than their events.
+        """
+        try:
+            events = self._events(case_id)
+        except (NotFoundError, IntegrityError) as exc:
+            raise IntegrityError(f"case {case_id}: review events damaged ({exc})") from None
+        present = Counter((ev["event"], ev["version"], ev["content_sha256"]) for ev in events)
+        for e in recorded:
+            key = (_REVIEW_ACTIONS[e["action"]], e["details"]["version"], e.get("after"))
+            if present[key] == 0:
+                raise IntegrityError(
+                    f"case {case_id}: the {key[0]} of version {key[1]} recorded in audit "
+                    f"entry {e['seq']} is missing from the workspace (review rolled back)")
+            present[key] -= 1
+
+    def _check_user_table(self, entry: dict) -> None:
+        """The user table must be the revision the trail last records, with its digest."""
+        table = self.ws.read_users(self._keys)
+        want = entry["details"]["table_revision"]
+        if table["revision"] < want:
+            raise IntegrityError(
+                f"the user table is revision {table['revision']} but audit entry {entry['seq']} "
+                f"recorded revision {want} (an older copy was put back)")
+        if table["revision"] > want:
+            raise IntegrityError(
+                f"the user table is revision {table['revision']}, newer than the last one the "
+                f"audit trail records ({want}, entry {entry['seq']}): changed without an audit "
+                "entry")
+        if users_digest(table) != entry.get("after"):
+            raise IntegrityError(f"the user table differs from audit entry {entry['seq']} "
+                                 f"(revision {want} replaced)")
 
     def read_audit(self, user: str | None = None, since: str | None = None,
                    case: str | None = None) -> list[dict]:

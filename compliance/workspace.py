@@ -60,6 +60,16 @@ def private_raw(key) -> bytes:
     return key.private_bytes(**_PRIV)
 
 
+
+def users_digest(table: dict) -> str:
+    """SHA-256 of the user table's canonical JSON (the ``after`` of its audit entries).
+
+    Canonical (sorted keys, no spaces) so that the digest does not depend on how the table
+    was serialised; ``audit verify --deep`` compares it with the table in the workspace.
+    """
+    return hashlib.sha256(json.dumps(table, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()
+
 class Workspace:
     """An opened (not yet logged-in) workspace folder.
 
@@ -114,15 +124,16 @@ class Workspace:
         table = {"revision": 1, "users": {user_id: {
             "name": admin, "role": "admin", "disabled": False, "created": utc_now(),
             "signing_public": b64e(public_bytes(user_key)), "old_signing_public": []}}}
-        ws.write_users(keys, 1, table)
+        digest = ws.write_users(keys, 1, table)
         ws.write_slot(admin, make_slot(password, ws.workspace_id, user_id, 1, keys[1],
                                        private_raw(user_key), kdf))
         rec = {"time": utc_now(), "user": admin, "user_id": user_id, "role": "admin",
                "objects": [], "details": {}}
         ws.audit_log.creating = True
         ws.audit_log.append([{**rec, "action": "workspace.init"},
-                             {**rec, "action": "user.add", "objects": [user_id],
-                              "details": {"name": admin, "role": "admin"}}], audit_keys)
+                             {**rec, "action": "user.add", "objects": [user_id], "after": digest,
+                              "details": {"name": admin, "role": "admin",
+                                          "table_revision": 1}}], audit_keys)
         ws.audit_log.creating = False
         return ws
 
@@ -182,9 +193,11 @@ class Workspace:
             raise NotFoundError(f"{rel}: missing from the workspace") from None
         return crypto.decrypt_first_chunk(keys, self.workspace_id, oid, version, head, size, rel)
 
-    def write_users(self, keys, gen, table: dict) -> None:
+    def write_users(self, keys, gen, table: dict) -> str:
+        """Write the user table; return its :func:`users_digest` for the audit entry."""
         self.write_object(keys, gen, "users", table["revision"], self.root / "users" / "table.enc",
                           json.dumps(table).encode())
+        return users_digest(table)
 
     def read_users(self, keys) -> dict:
         return json.loads(self.read_object(keys, "users", None, self.root / "users" / "table.enc"))

@@ -18,8 +18,9 @@ def register(subparsers) -> None:
                                      "deleted, reordered or truncated.")
     ver.add_argument("workspace", metavar="DIR")
     ver.add_argument("--deep", action="store_true",
-                     help="also check that every case and label version the trail records is "
-                          "still in the workspace with the recorded content hash")
+                     help="also check that every case, label version and review event the "
+                          "trail records is still in the workspace with the recorded content "
+                          "hash, and that the user table is the last recorded revision")
     ver.add_argument("--anchor", metavar="SEQ:HASH",
                      help="a head printed by an earlier verify and kept outside the workspace: "
                           "the log must still contain it (detects rewrites by key holders and "
@@ -52,7 +53,8 @@ def run_verify(args) -> int:
         n, entries = s.verify_audit(anchor, deep=args.deep)
         seq, h = s.ws.audit_log.head()
     print(f"audit trail verified: {n} entries ({n - len(entries)} checkpoints), head sealed"
-          + ("; every recorded case and version present and unchanged" if args.deep else ""))
+          + ("; every recorded case, version and review event present and unchanged, "
+             "user table at its recorded revision" if args.deep else ""))
     print(f"anchor: {seq}:{h}  (keep it outside the workspace; check later with --anchor)")
     return 0
 

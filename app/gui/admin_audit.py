@@ -155,13 +155,15 @@ class AuditViewer(QDialog):
         self.status.setText(text)
 
     def verify(self) -> int | None:
-        """Verify the whole trail; show "N entries verified" or the first bad entry."""
+        """Verify the whole trail and what it records (``deep``); show "N entries verified"
+        or the first bad entry or object."""
         try:
-            n, _ = self.session.verify_audit()
+            n, _ = self.session.verify_audit(deep=True)
         except ComplianceError as exc:
             self.show_status(str(exc), error=True)
             return None
-        self.show_status(f"{n} entries verified", error=False)
+        self.show_status(f"{n} entries verified; the cases, versions, review events and user "
+                         "table they record are present and unchanged", error=False)
         self.status.setStyleSheet(OK_STYLE)
         return n
 

@@ -72,7 +72,8 @@ def test_full_workflow(cli, populated, tmp_path, colin_t1):
     assert np.allclose(back.affine, nib.load(colin_t1).affine)
     code, out, _ = cli("audit", "verify", ws, "--deep", user="aud")
     assert code == 0 and out.startswith("audit trail verified: ")
-    assert "every recorded case and version present and unchanged" in out
+    assert ("every recorded case, version and review event present and unchanged, user table "
+            "at its recorded revision") in out
     code, out, _ = cli("audit", "show", ws, "--case", cid, "--json", user="aud")
     actions = [e["action"] for e in json.loads(out)["entries"]]
     assert actions == ["case.import", "label.save", "review.submit", "review.request_changes",
@@ -149,6 +150,19 @@ def test_tampered_trail_exits_1_naming_the_entry(cli, populated):
     code, _, err = cli("audit", "verify", ws, user="aud")
     assert code == 1 and err == ("annotrace: audit: entry 5 deleted: the log jumps from entry 4 "
                                  "to entry 6\n")
+
+
+def test_deep_verify_exits_1_when_an_old_user_table_is_put_back(cli, populated):
+    ws, _ = populated
+    table = ws / "users" / "table.enc"
+    before = table.read_bytes()
+    assert cli("user", "disable", ws, "ann", user="admin")[0] == 0
+    table.write_bytes(before)
+    assert cli("audit", "verify", ws, user="aud")[0] == 0  # the trail alone is intact
+    code, _, err = cli("audit", "verify", ws, "--deep", user="aud")
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("annotrace: the user table is revision 4 but audit entry ")
+    assert err.endswith("recorded revision 5 (an older copy was put back)\n")
 
 
 def test_user_admin_commands(cli, populated):

@@ -270,3 +270,62 @@ def test_deep_verify_finds_a_deleted_or_rolled_back_version(ws, login, case, mak
     (ws.root / "cases" / cid / "case.enc").rename(ws.root / "case.enc.bak")
     with pytest.raises(IntegrityError, match=f"case {cid} imported in audit entry"):
         aud.verify_audit(deep=True)
+
+
+def test_deep_verify_finds_a_user_table_put_back(ws, login, pw):
+    admin, aud = login("admin"), login("aud")
+    table_path = ws.root / "users" / "table.enc"
+    with_ann2 = table_path.read_bytes()
+    slot = ws.slot_path("ann2").read_bytes()
+    admin.disable_user("ann2")
+    aud.verify_audit(deep=True)
+    # Someone with write access to the share puts the table and slot from before back:
+    # the disabled account would open the workspace again...
+    table_path.write_bytes(with_ann2)
+    ws.slot_path("ann2").write_bytes(slot)
+    ws.update_state("ann2", disabled=False)
+    ws.login("ann2", pw["ann2"]).logout()
+    aud.verify_audit()  # ...and the trail itself is intact, but the deep check names it
+    with pytest.raises(IntegrityError, match=r"user table is revision 5 but audit entry \d+ "
+                                             r"recorded revision 6 \(an older copy was put back"):
+        aud.verify_audit(deep=True)
+
+
+def test_deep_verify_finds_a_user_table_changed_without_an_audit_entry(ws, login):
+    from compliance.workspace import users_digest
+
+    admin, aud = login("admin"), login("aud")
+    table = ws.read_users(admin._keys)
+    table["users"][admin.user_id]["role"] = "auditor"
+    ws.write_users(admin._keys, admin.key_gen, table)  # same revision, different content
+    with pytest.raises(IntegrityError, match=r"user table differs from audit entry \d+ "
+                                             r"\(revision 5 replaced\)"):
+        aud.verify_audit(deep=True)
+    table["revision"] += 1
+    assert ws.write_users(admin._keys, admin.key_gen, table) == users_digest(table)
+    with pytest.raises(IntegrityError, match="revision 6, newer than the last one the audit "
+                                             r"trail records \(5, entry \d+\)"):
+        aud.verify_audit(deep=True)
+    admin.set_role("ann2", "reviewer")  # the next recorded change is checked again
+    aud.verify_audit(deep=True)
+
+
+def test_deep_verify_finds_a_deleted_review_event(ws, login, case, pw):
+    ann, cid = case
+    rev, aud = login("rev"), login("aud")
+    ann.submit(cid)
+    rev.request_changes(cid, "edge of the lesion")
+    ann.submit(cid)
+    rev.approve(cid, pw["rev"])
+    aud.verify_audit(deep=True)
+    rdir = ws.root / "cases" / cid / "r"
+    approval = (rdir / "000004.enc").read_bytes()
+    (rdir / "000004.enc").unlink()  # the approval disappears: the case is "submitted" again
+    assert ann.review_state(cid)["state"] == "submitted"
+    with pytest.raises(IntegrityError, match=rf"case {cid}: the approve of version 1 recorded "
+                                             r"in audit entry \d+ is missing"):
+        aud.verify_audit(deep=True)
+    (rdir / "000004.enc").write_bytes(approval)
+    (rdir / "000003.enc").unlink()  # one of two identical submits: counted, not just looked up
+    with pytest.raises(IntegrityError, match=rf"case {cid}: the submit of version 1"):
+        aud.verify_audit(deep=True)

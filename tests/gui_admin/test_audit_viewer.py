@@ -41,7 +41,9 @@ def test_auditor_sees_entries_filters_by_user_and_case_and_verifies(qtbot, ws, l
     viewer.since_filter.clear()
     lines = len(ws.audit_log.path.read_text().splitlines())
     viewer.verify_button.click()
-    assert viewer.status.text() == f"{lines} entries verified"
+    assert viewer.status.text() == (f"{lines} entries verified; the cases, versions, review "
+                                    "events and user table they record are present and "
+                                    "unchanged")
     assert "Test^Patient" not in json.dumps(viewer.entries)
 
 
@@ -87,3 +89,17 @@ def test_an_annotator_cannot_read_the_trail(qtbot, login):
     qtbot.addWidget(viewer)
     assert viewer.table.rowCount() == 0
     assert viewer.status.text() == "user 'ann' (role annotator) may not audit.read"
+
+
+def test_verify_names_a_user_table_put_back(qtbot, ws, login):
+    admin, aud = login("admin"), login("aud")
+    table = ws.root / "users" / "table.enc"
+    before = table.read_bytes()
+    admin.set_role("ann", "reviewer")
+    viewer = AuditViewer(aud)
+    qtbot.addWidget(viewer)
+    table.write_bytes(before)  # the annotator's old role comes back with an old copy
+    viewer.verify_button.click()
+    assert "user table is revision 4 but audit entry" in viewer.status.text()
+    assert "an older copy was put back" in viewer.status.text()
+    assert "b00020" in viewer.status.styleSheet()
