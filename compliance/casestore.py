@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -205,10 +206,14 @@ class CaseStore:
         """Hold the case's edit lock; another process trying to save waits, then fails.
 
         Saves take it for their duration. A GUI may hold it for a whole editing session
-        (exclusive checkout across workstations); it is re-entrant within this session.
+        (exclusive checkout across workstations). It is re-entrant within one thread of
+        this session only: the viewer calls the session from worker threads too (ranking,
+        the quality dashboard), and a worker must wait for a save on the GUI thread as
+        another process would, not slip into the same case's critical section.
         """
         self._case_dir(case_id)
-        held = self.__dict__.setdefault("_held_locks", set())
+        local = self.__dict__.setdefault("_lock_owner", threading.local())
+        held = local.__dict__.setdefault("cases", set())
         if case_id in held:
             yield
             return

@@ -231,11 +231,16 @@ class ProcessJob:
     def is_running(self) -> bool:
         return self.started_at is not None and not self.finished
 
-    def poll(self) -> list:
+    def poll(self, block_s: float = 0.0) -> list:
+        """The new events; with ``block_s`` > 0 wait up to that long for the first one (for a
+        worker thread that has nothing else to do; the GUI thread polls from a timer)."""
         out = []
         while not self.finished:
             try:
-                kind, job, payload = self.proc.events.get_nowait()
+                if block_s > 0 and not out:
+                    kind, job, payload = self.proc.events.get(timeout=block_s)
+                else:
+                    kind, job, payload = self.proc.events.get_nowait()
             except queue.Empty:
                 if not self.proc.alive():
                     self.finished = True

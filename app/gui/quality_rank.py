@@ -12,8 +12,10 @@ The study lead picks a model (one with stored outputs on the unlabelled cases) a
 The work is :func:`app.cli.quality_ws.rank_workspace`, the same as ``annotrace rank WS``
 (permission-checked, audited, ranks stored in the workspace). It runs on a plain worker
 thread whose events a QTimer drains (:class:`app.gui.job_dialog.JobDialog`); the
-modules it imports are imported on the GUI thread first, and the models it runs propose in
-a child process of the dialog's own (:class:`_ProcessModel`). When it ends the worklist's
+modules it imports are imported on the GUI thread first (:data:`WORKER_MODULES`; imports
+on a worker thread while the GUI thread runs Python were among the PySide6 6.12 crashes),
+and the models it runs propose in a child process of the dialog's own
+(:class:`_ProcessModel`), so neither thread of the viewer loads torch for a ranking. When it ends the worklist's
 "rank" column shows the new ranks.
 """
 
@@ -31,11 +33,10 @@ METHODS = (("disagreement", "Disagreement of augmented views (runs the model 3×
            ("entropy", "Stored uncertainty (entropy; instant)"))
 #: the committee's other model offered first: a brain extractor trained elsewhere
 DEFAULT_MEMBER = "deepbet"
-#: imported on the GUI thread before the worker runs a model
-MODEL_MODULES = ("torch", "monai.transforms", "monai.inferers", "monai.networks.nets",
-                 "monai.utils", "models.run", "models.registry", "models.tta",
-                 "models.sliding", "models.postprocess", "models.brainmask_unet",
-                 "models.quality.ranking", "app.cli.quality_ws")
+#: what the worker imports, imported on the GUI thread first (see the module docstring);
+#: none of them imports torch or MONAI: the networks run in the child process only
+WORKER_MODULES = ("app.cli.quality_ws", "models.quality.ranking", "models.tta", "models.run",
+                  "models.proposal")
 
 
 class _ProcessModel:
@@ -51,21 +52,19 @@ class _ProcessModel:
         self.proc, self.spec = proc, spec
 
     def propose(self, image, affine_lps, progress=None):
-        import time
-
         from app.gui.proposal_process import ProcessJob
 
         job = ProcessJob(self.proc, self.spec, image, affine_lps)
         job.start()
         while True:
-            for kind, payload in job.poll():
+            # blocks on the child's event queue; a child that dies is reported within 1 s
+            for kind, payload in job.poll(block_s=1.0):
                 if kind == "done":
                     return payload[0]
                 if kind == "failed":
                     raise payload
             if not job.is_running():
                 raise RuntimeError("the model process stopped")
-            time.sleep(0.02)
 
 
 def _process_models(proc, names) -> dict:
@@ -151,7 +150,7 @@ class RankDialog(JobDialog):
             from app.gui.proposal_process import ProposalProcess
 
             self.status.setText("Loading the model…")
-            for name in MODEL_MODULES:  # see the module docstring
+            for name in WORKER_MODULES:
                 importlib.import_module(name)
             self._close_process()
             self._process = ProposalProcess()

@@ -82,6 +82,35 @@ def test_edit_lock_refuses_a_second_holder_and_is_reentrant(login, case, make_la
     assert other.save_labels(cid, make_labels(seed=5))["version"] == 3
 
 
+def test_edit_lock_is_reentrant_per_thread_not_per_session(case, make_labels):
+    """The viewer calls one session from its GUI thread and from worker threads: a worker
+    must wait for the GUI thread's save of the same case instead of entering beside it."""
+    import threading
+
+    ann, cid = case
+    inside, release, order = threading.Event(), threading.Event(), []
+
+    def gui_save():
+        with ann.edit_lock(cid):
+            inside.set()
+            release.wait(10)
+            order.append("gui saved")
+            ann.save_labels(cid, make_labels(seed=4))
+
+    gui = threading.Thread(target=gui_save)
+    gui.start()
+    assert inside.wait(10)
+    with pytest.raises(BusyError, match=f"case {cid} is locked"):
+        with ann.edit_lock(cid, timeout=0.1):  # same session, another thread: waits, fails
+            pass
+    release.set()
+    with ann.edit_lock(cid, timeout=10):  # ...and gets it once the save is done
+        order.append("worker entered")
+    gui.join(10)
+    assert order == ["gui saved", "worker entered"]
+    assert [v["version"] for v in ann.versions(cid)] == [1, 2]
+
+
 def _write_lock(path, host, pid, age):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"host": host, "pid": pid, "time": time.time() - age}))

@@ -166,3 +166,24 @@ def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, 
     finally:
         controller.dirty = False
         window.detach_workspace()
+
+
+def test_the_rank_dialogs_worker_path_loads_no_network_library():
+    """The ranking's worker thread runs app.cli.quality_ws with models that propose in a
+    child process: what it imports (imported on the GUI thread first) must not pull in
+    torch or MONAI, or the viewer would load them for nothing -- on the GUI thread."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib, sys\n"
+        "from app.gui.quality_rank import WORKER_MODULES\n"
+        "for name in WORKER_MODULES: importlib.import_module(name)\n"
+        "from app.gui.quality_rank import _ProcessModel\n"
+        "from models.run import _spec\n"
+        "specs = [_spec(m) for m in ('brainmask-unet', 'deepbet')]\n"
+        "print(sorted(m for m in ('torch', 'monai', 'openvino') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
