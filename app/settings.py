@@ -44,6 +44,8 @@ DEFAULTS: dict[str, tuple[Any, type, str]] = {
     "password_min_length": (12, int, "shortest password accepted"),
     "lockout_attempts": (5, int, "failed logins before a user is locked out"),
     "lockout_minutes": (15, int, "how long a locked-out user waits"),
+    "blind_spot_checks": (1, int, "1: spot checks of auto-accepted cases open without the "
+                                  "automatic label (from the site file: forced on)"),
     "model_directory": ("", str, "folder of site MONAI bundles and models"),
     "allowed_export_formats": (["seg", "nifti"], list, "export formats users may choose"),
     "pacs_url": ("", str, "DICOMweb base URL of the PACS"),
@@ -170,7 +172,8 @@ def set_user_preference(name: str, raw_value: str, settings: Settings | None = N
 
 #: site setting -> the workspace setting it tightens (compliance.workspace.stricter_settings)
 _SECURITY = {"password_min_length": "password_min_length", "lockout_attempts": "lockout_failures",
-             "lockout_minutes": "lockout_minutes", "auto_lock_minutes": "idle_lock_minutes"}
+             "lockout_minutes": "lockout_minutes", "auto_lock_minutes": "idle_lock_minutes",
+             "blind_spot_checks": "blind_spot_checks"}
 
 
 def site_security_policy(settings: Settings | None = None) -> dict:

@@ -136,9 +136,11 @@ class AdminOps:
 
     def change_setting(self, key: str, value: int) -> None:
         self.require("settings.change")
-        floor = 0 if key == "blind_readers" else 1
-        if key not in roles.DEFAULT_SETTINGS or not isinstance(value, int) or value < floor:
-            raise PolicyError(f"unknown setting {key!r} or bad value {value!r}")
+        switch = key in ("blind_readers", "blind_spot_checks")  # on (1) or off (0)
+        if key not in roles.DEFAULT_SETTINGS or not isinstance(value, int) or \
+                value < (0 if switch else 1) or (switch and value > 1):
+            raise PolicyError(f"unknown setting {key!r} or bad value {value!r}"
+                              + (" (0 or 1)" if switch else ""))
         before = self.ws.settings[key]
         self.ws.meta.setdefault("settings", {})[key] = value
         self.ws.save_meta()

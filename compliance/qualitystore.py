@@ -272,6 +272,25 @@ class QualityStore:
             change(state["auto"][model_id])
             return json.loads(json.dumps(state["auto"][model_id]))
 
+    def pending_spot_checks(self) -> dict[str, dict]:
+        """Auto-accepted cases routed to humans whose batch is not recorded yet.
+
+        ``{case_id: {"model", "batch", "auto_version"}}`` for the readers' worklist and for
+        opening such a case blind (setting ``blind_spot_checks``). Needs ``drift.record``
+        (the readers who do the checks); not audited itself, as it is part of listing the
+        worklist (audited ``case.list``).
+        """
+        self.require("drift.record")
+        out = {}
+        for model_id, auto in sorted(self._read_quality()["auto"].items()):
+            for batch, info in sorted(auto.get("batches", {}).items()):
+                if info.get("recorded"):
+                    continue
+                for case_id in info.get("spot_checks", []):
+                    out[case_id] = {"model": model_id, "batch": batch,
+                                    "auto_version": int(info["accepted"][case_id])}
+        return out
+
     def store_ranks(self, model_id: str, ranked: list[dict], method: str,
                     members: list[str] | None = None) -> None:
         """Store the active-learning ranks of ``model_id``'s unlabelled cases (the latest

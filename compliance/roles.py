@@ -52,6 +52,9 @@ DEFAULT_SETTINGS = {
     "idle_lock_minutes": 10,
     "password_min_length": 12,
     "blind_readers": 0,  # 1: annotators see only their own versions (double reading)
+    # 1: a spot check of an auto-accepted case opens without the automatic label, so the
+    # reader's version is an independent check rather than a correction of what they see
+    "blind_spot_checks": 1,
     "emergency_max_minutes": 60,  # longest break-glass grant (compliance.emergency)
 }
 

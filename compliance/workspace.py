@@ -42,7 +42,7 @@ _PRIV = dict(encoding=serialization.Encoding.Raw, format=serialization.PrivateFo
 
 #: security settings a site policy can only tighten: the stricter of the two values wins
 _STRICTER = {"password_min_length": max, "lockout_failures": min, "lockout_minutes": max,
-             "idle_lock_minutes": min}
+             "idle_lock_minutes": min, "blind_spot_checks": max}
 
 
 def stricter_settings(settings: dict, site_policy: dict | None) -> dict:

@@ -83,6 +83,7 @@ POLICY_SITE = """
 password_min_length = 16
 lockout_attempts = 2
 auto_lock_minutes = 3
+blind_spot_checks = 1
 """
 
 
@@ -99,6 +100,7 @@ def test_site_security_policy_tightens_every_workspace(tmp_path, monkeypatch, ca
     ws = Workspace.create(tmp_path / "ws", "admin", "a sixteen+ char pw", kdf=KdfParams.testing())
     with ws.login("admin", "a sixteen+ char pw") as admin:
         admin.change_setting("lockout_failures", 50)  # looser than the site: stays 2
+        admin.change_setting("blind_spot_checks", 0)  # the site forces blind spot checks
     admin_pw, short_pw, good_pw = (tmp_path / n for n in ("a.pw", "s.pw", "g.pw"))
     admin_pw.write_text("a sixteen+ char pw\n")
     short_pw.write_text("only 13 chars\n")
@@ -120,6 +122,7 @@ def test_site_security_policy_tightens_every_workspace(tmp_path, monkeypatch, ca
 
     settings = open_workspace(ws.root).settings
     assert (settings["idle_lock_minutes"], settings["lockout_failures"]) == (3, 2)
+    assert settings["blind_spot_checks"] == 1
     assert Workspace.open(ws.root).settings["lockout_failures"] == 50  # its own value, kept
     site.write_text("")  # the site lifts its policy: the workspace's own settings apply
     assert open_workspace(ws.root).settings["password_min_length"] == 12

@@ -49,6 +49,10 @@ def register(subparsers) -> None:
     who.add_argument("--against", metavar="USER", help="score only this reader's versions")
     who.add_argument("--model", metavar="ID", help="score this model's stored outputs")
     ws.add_argument("--report", metavar="DIR", help="write report.html with PNG plots here")
+    ws.add_argument("--reliance", action="store_true",
+                    help="per reader: how much of accepted proposals they keep, remove and "
+                         "add to, and whether that changes over their cases (automation "
+                         "bias; no --task needed; --model names the stored outputs)")
     from app.cli.quality_ws import add_ws_auth
 
     add_ws_auth(p)
@@ -162,6 +166,8 @@ def run(args) -> int:
     if args.labels is None:
         raise QualityCliError(f"{args.reference}: give the label maps to score (or a workspace "
                               "folder)")
+    if args.reliance:
+        raise QualityCliError(f"--reliance: only for a workspace; {args.reference} is not one")
     for opt in ("task", "reference_action", "against", "model", "report"):
         if getattr(args, opt) is not None:
             raise QualityCliError(f"--{opt.split('_')[0]}: only for a workspace; "
@@ -177,6 +183,8 @@ def run_workspace(args) -> int:
     if args.labels is not None:
         raise QualityCliError(f"{args.reference} is a workspace: name what to score with "
                               "--against USER or --model ID, not a second path")
+    if args.reliance:
+        return run_reliance(args)
     if not args.task:
         raise QualityCliError(f"{args.reference}: a workspace needs --task T")
     with open_ws(args, args.reference) as s:
@@ -225,6 +233,39 @@ def run_workspace(args) -> int:
                   f"n={d['n']}); mean HD95 {_fmt(summ['hd95_mm']['mean'], 2)} mm")
     if args.report:
         print(f"report written to {report['report']}")
+    return 0
+
+
+def run_reliance(args) -> int:
+    """``quality WS --reliance [--model ID]``: per-reader reliance on accepted proposals."""
+    from app.cli.output import print_json
+    from app.cli.quality_ws import open_ws, reliance_workspace
+
+    for opt in ("task", "reference_action", "against", "report"):
+        if getattr(args, opt) is not None:
+            raise QualityCliError(f"--{opt.split('_')[0]}: not with --reliance")
+    with open_ws(args, args.reference) as s:
+        out = reliance_workspace(s, args.model)
+    if args.json:
+        print_json(out)
+        return 0
+    if not out["readers"]:
+        print("no reader's version took voxels from an accepted proposal")
+        return 0
+    print(f"{'reader':<20} {'cases':>5} {'kept':>6} {'Dice':>6} {'removed':>8} {'added':>6} "
+          f"{'as proposed':>12}  earlier -> later half")
+    for name, r in out["readers"].items():
+        asp = f"{r['as_proposed']} of {r['known']}" if r["known"] else "-"
+        trend = ("-" if r["earlier"] is None
+                 else f"{_fmt(r['earlier'], 2)} -> {_fmt(r['later'], 2)}")
+        if r["earlier_dice"] is not None and r["later_dice"] is not None:
+            trend += f"; Dice {_fmt(r['earlier_dice'])} -> {_fmt(r['later_dice'])}"
+        print(f"{name[:20]:<20} {r['cases']:>5} {_fmt(r['proposal_share'], 2):>6} "
+              f"{_fmt(r['dice_to_proposal']):>6} {_fmt(r['removed'], 3):>8} "
+              f"{_fmt(r['added'], 3):>6} {asp:>12}  {trend}")
+    print("kept: median share of the reader's labelled voxels taken over unchanged from the "
+          "proposal; Dice, removed, added: their version against the stored proposal "
+          "(medians)")
     return 0
 
 

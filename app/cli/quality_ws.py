@@ -584,18 +584,86 @@ def drift_status(s, model: str | None = None) -> dict:
     return {"models": models}
 
 
+# -- reliance on proposals (automation bias) ---------------------------------------------------
+def _stored_proposal(s, case_id: str, model_id: str, digest: str, model: str | None):
+    """The stored output that produced an accepted proposal: ``(meta, map)`` or None.
+
+    Looked up under ``model`` (a reference the caller names) or the source's model id; an
+    output made since by other weights (it is overwritten by each new proposal) is not the
+    one that was accepted and is not used.
+    """
+    for ref in dict.fromkeys(r for r in (model, model_id) if r):
+        out = s.model_output(case_id, ref)
+        if out is None:
+            continue
+        stored = out[0].get("weights_sha256") or ""
+        if not stored or not digest or stored == digest:
+            return out
+    return None
+
+
+def reliance_workspace(s, model: str | None = None) -> dict:
+    """Per-reader statistics of how much readers keep and change accepted proposals.
+
+    Each human reader's latest version of every case that took voxels from an accepted
+    proposal (its provenance) counts once (:func:`models.quality.reliance.version_reliance`);
+    where the model's output on the case is stored, the version is also compared with it,
+    over the structures the model segments (matched by segment name). Returns ``{"readers":
+    {name: summary}, "cases": n}``; case ids stay out of it, as in the report.
+    """
+    from compliance.qualitystore import segment_masks
+    from models.quality.reliance import (proposal_sources, reader_summary, source_model,
+                                         version_reliance)
+
+    s.require("quality.read")
+    rows = []
+    for case in s.list_cases():
+        cid = case["case_id"]
+        for name, meta in reader_versions(s, cid).items():
+            _, labels = s.load_labels(cid, meta["version"])
+            sources = proposal_sources(labels.provenance_legend)
+            if labels.provenance is None or not sources:
+                continue
+            masks = segment_masks(labels)
+            labelled = np.zeros(s.case_grid(cid)[0], dtype=bool)
+            for m in masks.values():
+                labelled |= m
+            prov = np.asarray(labels.provenance)
+            code = max(sources, key=lambda c: int(np.count_nonzero(labelled & (prov == c))))
+            model_id, digest = source_model(sources[code])
+            proposal = compared = None
+            out = _stored_proposal(s, cid, model_id, digest, model)
+            if out is not None:
+                out_meta, out_map = out
+                proposal = np.asarray(out_map) > 0
+                theirs = set((out_meta.get("segment_names") or {}).values())
+                if theirs:
+                    compared = np.zeros_like(labelled)
+                    for seg in labels.segments:
+                        if seg["name"] in theirs:
+                            compared |= masks[int(seg["segment_id"])]
+            r = version_reliance(labelled, prov, labels.provenance_legend, proposal, compared)
+            if r is not None:
+                rows.append({"reader": name, "time": meta.get("created"), "model": model_id,
+                             **r.as_json()})
+    readers = reader_summary(rows)
+    s.audit("quality.reliance", details={"readers": len(readers), "versions": len(rows),
+                                         "model": model})
+    return {"readers": readers, "versions": len(rows)}
+
+
 # -- report data ------------------------------------------------------------------------------
 def report_data(s, task: str | None, model: str | None = None, evaluation: dict | None = None,
                 coverage_target: float = 0.8) -> dict:
     """Everything the report and the dashboard plot, with no patient information: Dice per
     reader, the stored calibration's coverage and bound per threshold, the last agreement
-    matrix and the drift batches."""
+    matrix, the drift batches and each reader's reliance on accepted proposals."""
     from models.quality.planner import plan_validation
     from models.quality.tbal import threshold_table
 
     state = s.quality_state()
     data = {"task": task, "dice": {}, "calibration": None, "agreement": state.get("agreement")
-            or None, "drift": None}
+            or None, "drift": None, "reliance": reliance_workspace(s)}
     if evaluation is None and task and state["references"].get(task):
         evaluation = evaluate_workspace(s, task, surface=False, resamples=500)
     if evaluation:

@@ -1,8 +1,8 @@
 """The quality dashboard: a "Quality" menu with the dashboard dialog and the report export.
 
-The dialog shows the four plots of :mod:`models.quality.report` (Dice against the reference,
+The dialog shows the five plots of :mod:`models.quality.report` (Dice against the reference,
 coverage vs threshold with the Clopper-Pearson bound, the agreement matrix, drift over
-batches), rendered by matplotlib's Agg canvas to PNG and shown as pixmaps, and the headline
+batches, readers' versions against the proposals they accepted), rendered by matplotlib's Agg canvas to PNG and shown as pixmaps, and the headline
 numbers (threshold, bound, coverage, validated units, the planner's answer "validated units
 needed for coverage X"). The numbers are gathered on a plain worker thread (reading label
 versions is slow on large cases) and handed to the GUI thread through a queue drained by a
@@ -19,7 +19,8 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                               QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout)
+                               QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea,
+                               QVBoxLayout, QWidget)
 
 from app.gui.job_dialog import JobDialog
 
@@ -81,12 +82,19 @@ class QualityDashboard(JobDialog):
             lab = QLabel("…")
             lab.setMinimumSize(480, 330)
             self.plot_labels[name] = lab
-            grid.addWidget(lab, n // 2, n % 2)
-        self.numbers = QFormLayout()
+            grid.addWidget(lab, n // 3, n % 3)  # five plots: two rows of three
+        # the numbers fill the sixth cell, scrolling when there are many readers, so that
+        # the dialog stays two plots high (it must fit a 1080-pixel screen)
+        numbers_box = QWidget()
+        self.numbers = QFormLayout(numbers_box)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(numbers_box)
+        scroll.setMinimumSize(480, 330)
+        grid.addWidget(scroll, (len(PLOTS)) // 3, len(PLOTS) % 3)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(grid)
-        layout.addLayout(self.numbers)
         layout.addWidget(self.status)
         self._fill_choices()
 
@@ -142,7 +150,9 @@ class QualityDashboard(JobDialog):
         while self.numbers.rowCount():
             self.numbers.removeRow(0)
         for label, value in numbers(self.data):
-            self.numbers.addRow(QLabel(label + ":"), QLabel(value))
+            field = QLabel(value)
+            field.setWordWrap(True)
+            self.numbers.addRow(QLabel(label + ":"), field)
         self.status.setText("")
 
     # -- export -------------------------------------------------------------------------------

@@ -219,7 +219,32 @@ class WorkspaceController(ReviewMixin):
         if self.may("journal"):
             ok, pending = self._guard(self.session.pending_journals)
             unsaved = set(pending or ())
-        self.worklist.set_cases(cases, self.extra_columns, self.case_id, unsaved)
+        columns = dict(self.extra_columns)
+        spot = self._spot_checks()
+        if spot:
+            # "to check" until a reader saved a version after the automatic one
+            columns["spot check"] = lambda case: "" if case["case_id"] not in spot else (
+                ("checked" if case["versions"] > spot[case["case_id"]]["auto_version"]
+                 else "to check") + f" ({spot[case['case_id']]['batch']})")
+        self.worklist.set_cases(cases, columns, self.case_id, unsaved)
+
+    def _spot_checks(self) -> dict:
+        """Pending spot checks of auto-accepted cases (empty for roles that do not check)."""
+        if not self.may("drift.record"):
+            return {}
+        ok, spot = self._guard(self.session.pending_spot_checks)
+        return spot if ok and spot else {}
+
+    def _blind_spot_check(self, case_id: str, meta: dict | None) -> dict | None:
+        """The spot check to open blind: the case's latest version is its automatic one,
+        this reader saves versions, and the workspace setting ``blind_spot_checks`` is on."""
+        if meta is None or not self.may("label.save") or \
+                not self.session.ws.settings.get("blind_spot_checks", 0):
+            return None
+        check = self._spot_checks().get(case_id)
+        if check is None or meta["version"] != check["auto_version"]:
+            return None
+        return check
 
     # -- opening a case -------------------------------------------------------------------
     def open_case(self, case_id: str) -> bool:
@@ -241,6 +266,11 @@ class WorkspaceController(ReviewMixin):
             self.notify(str(exc))
             return False
         base_version = meta["version"] if meta else None
+        blind = self._blind_spot_check(case_id, meta)
+        if blind is not None:
+            # the reader checks the automatic label by drawing the structure without seeing
+            # it; their version keeps the automatic one as parent, and drift record compares
+            labels = None
         seg_labels, dirty = labels, False
         if self.may("journal"):
             ok, journal = self._guard(self.session.journal_read, case_id)
@@ -276,8 +306,16 @@ class WorkspaceController(ReviewMixin):
         self._load_review()
         self.refresh_worklist()
         self.update_info()
-        self._status(f"Opened case {case_id}" + (f", version {base_version}" if base_version
-                                                 else ", no saved version yet"))
+        if blind is not None:
+            self.session.audit("drift.blind_open", [case_id], details={
+                "model_id": blind["model"], "batch": blind["batch"],
+                "auto_version": blind["auto_version"]})
+            self._status(f"Blind spot check of case {case_id} ({blind['batch']}): the "
+                         "automatic label is hidden; draw the structures yourself and save")
+        else:
+            self._status(f"Opened case {case_id}" + (f", version {base_version}"
+                                                     if base_version
+                                                     else ", no saved version yet"))
         self.case_opened.emit(case_id)
         return True
 

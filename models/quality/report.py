@@ -1,9 +1,10 @@
-"""The quality report: four PNG plots and one HTML page, with no patient information.
+"""The quality report: five PNG plots and one HTML page, with no patient information.
 
 ``data`` is the plain dict :func:`app.cli.quality_ws.report_data` assembles (and the GUI
 dashboard shows): Dice values per reader, the calibration's threshold table (coverage and the
-Clopper-Pearson bound per candidate threshold), the last agreement matrix and the drift
-batches. Any part may be missing; its plot then says "no data".
+Clopper-Pearson bound per candidate threshold), the last agreement matrix, the drift
+batches and each reader's reliance on accepted proposals (:mod:`models.quality.reliance`).
+Any part may be missing; its plot then says "no data".
 
 Plots are drawn with matplotlib's Agg canvas on :class:`matplotlib.figure.Figure` objects
 (never ``pyplot``, whose backend choice could pull in Qt), so this module stays Qt-free and
@@ -17,9 +18,10 @@ import io
 from datetime import datetime, timezone
 from pathlib import Path
 
-PLOTS = ("dice", "coverage", "agreement", "drift")
+PLOTS = ("dice", "coverage", "agreement", "drift", "reliance")
 TITLES = {"dice": "Dice against the reference", "coverage": "Coverage vs threshold",
-          "agreement": "Pairwise Dice between readers", "drift": "Drift over batches"}
+          "agreement": "Pairwise Dice between readers", "drift": "Drift over batches",
+          "reliance": "Readers' versions against accepted proposals"}
 
 
 def _figure(size=(4.8, 3.3)):
@@ -116,12 +118,37 @@ def _plot_drift(ax, data) -> None:
     ax.legend(fontsize=7, loc="lower left")
 
 
+def _plot_reliance(ax, data) -> None:
+    readers = ((data.get("reliance") or {}).get("readers")) or {}
+    readers = {k: r for k, r in readers.items() if r.get("shares")}
+    if not readers:
+        _no_data(ax, "no saved version took voxels from a proposal")
+        return
+    for n, (name, r) in enumerate(sorted(readers.items())):
+        colour = f"C{n % 10}"
+        x = list(range(1, len(r["shares"]) + 1))
+        # the Dice to the proposal shows corrections (erasing too); the kept share what was
+        # taken over; a Dice rising towards 1 over a reader's cases means fewer corrections
+        dice = [(xi, d) for xi, d in zip(x, r.get("dices") or []) if d is not None]
+        if dice:
+            ax.plot(*zip(*dice), "o-", ms=4, color=colour, label=f"{name[:14]} Dice")
+        ax.plot(x, r["shares"], "s--", ms=3, lw=1, color=colour, alpha=0.7,
+                label=f"{name[:14]} kept")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("reader's cases, oldest first")
+    ax.set_ylabel("Dice to proposal / share kept")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
+
+
 _DRAW = {"dice": _plot_dice, "coverage": _plot_coverage, "agreement": _plot_agreement,
-         "drift": _plot_drift}
+         "drift": _plot_drift, "reliance": _plot_reliance}
 
 
 def render_plots(data: dict) -> dict[str, bytes]:
-    """``{plot name: PNG bytes}`` of the four plots (:data:`PLOTS`)."""
+    """``{plot name: PNG bytes}`` of the plots (:data:`PLOTS`)."""
     out = {}
     for name in PLOTS:
         fig, ax = _figure()
@@ -166,6 +193,16 @@ def numbers(data: dict) -> list[tuple[str, str]]:
     if dr:
         rows.append(("auto-accept", "SUSPENDED by a drift alert" if dr["suspended"]
                      else f"in force, threshold {f(dr['threshold'], 2)}"))
+    for name, r in (((data.get("reliance") or {}).get("readers")) or {}).items():
+        text = f"median {f(r['proposal_share'], 2)} over {r['cases']} case(s)"
+        if r.get("earlier") is not None:
+            text += f"; earlier half {f(r['earlier'], 2)}, later half {f(r['later'], 2)}"
+        if r.get("earlier_dice") is not None and r.get("later_dice") is not None:
+            text += (f"; Dice to the proposal {f(r['earlier_dice'])} -> "
+                     f"{f(r['later_dice'])}")
+        if r.get("known"):
+            text += f"; left as proposed {r['as_proposed']} of {r['known']}"
+        rows.append((f"{name}: kept from proposals", text))
     return rows
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from compliance import fsio
-from compliance.errors import BusyError, IntegrityError, NotFoundError, PermissionDenied
+from compliance.errors import (BusyError, IntegrityError, NotFoundError, PermissionDenied,
+                               PolicyError)
 
 
 def test_versions_are_immutable_with_parents_per_reader(ws, login, case, make_labels):
@@ -258,7 +259,11 @@ def test_plaintext_files_are_only_the_documented_ones(ws, case):
 
 def test_blinded_double_reading(ws, login, case, make_labels):
     ann, cid = case  # ann saved version 1
-    login("admin").change_setting("blind_readers", 1)
+    admin = login("admin")
+    for key in ("blind_readers", "blind_spot_checks"):  # switches: 0 or 1 only
+        with pytest.raises(PolicyError, match=r"bad value 2 \(0 or 1\)"):
+            admin.change_setting(key, 2)
+    admin.change_setting("blind_readers", 1)
     ann2 = login("ann2")
     assert ann2.versions(cid) == []
     with pytest.raises(NotFoundError, match="no label version yet"):

@@ -85,3 +85,56 @@ def build(root) -> dict:
     for s in (ann, ann2, rev):
         s.logout()
     return ids
+
+
+#: the model of the proposals readers accept in :func:`read_with_proposal`
+PROPOSER, PROPOSER_SHA = "sphere-unet", "cd" * 32
+
+
+def read_with_proposal(reader, cid, output, edit=None, lesion=False):
+    """``reader`` opens the case in the real editor, accepts the proposal ``output`` (all of
+    it), applies ``edit`` (mask -> new mask of the accepted segment) and optionally draws a
+    small "lesion" segment, then saves: provenance as the viewer writes it."""
+    from app.labelsets import labelset_from_segmentation
+    from viewers.edit import Editor, accept
+    from viewers.labels import Segmentation
+    from viewers.proposal import ProposalLayer
+    from viewers.volume import Volume
+
+    data = reader.open_case(cid)
+    vol = Volume.from_geometry(data.array, (0.0, 0.0, 0.0), SPACING_IJK, np.eye(3))
+    seg = Segmentation.empty_like(vol)
+    seg.current_source = f"user:{reader.user_id}"
+    ed = Editor(vol, seg)
+    # the layer gives accepted voxels up: hand it a copy, as the viewer does
+    layer = ProposalLayer.from_arrays(np.array(output, np.uint8), np.full(output.shape, 250,
+                                      np.uint8), [(1, "brain", None)], PROPOSER, PROPOSER_SHA)
+    (sid,) = accept(ed, layer).created
+    box = tuple(slice(0, n) for n in output.shape)
+    if edit is not None:
+        ed.set_mask("brush", sid, box, edit(seg.mask(sid)))
+    if lesion:
+        les = seg.add_segment("lesion")
+        extra = np.zeros(output.shape, bool)
+        extra[0:2, 0:2, 0:2] = True
+        ed.set_mask("brush", les.segment_id, box, extra)
+    reader.save_labels(cid, labelset_from_segmentation(seg, seg.current_source))
+
+
+def add_proposal_readings(root, cases: int = 4) -> list[str]:
+    """New cases whose proposal (stored by ``rev``) ``ann`` accepts: the first half
+    corrected (upper half of the sphere erased), the rest left as proposed."""
+    ws = Workspace.open(root)
+    ann, rev = login(ws, "ann"), login(ws, "rev")
+    output = sphere(radius=7.0).astype(np.uint8)
+    cids = []
+    for n in range(cases):
+        cid = ann.import_case(image(300 + n), AFFINE, modality="MR")
+        rev.store_model_output(cid, PROPOSER, output, 0.9, 0.1, PROPOSER_SHA, {1: "brain"})
+        read_with_proposal(ann, cid, output,
+                           edit=(lambda m: m & (np.arange(SHAPE[0]) >= 12)[:, None, None])
+                           if n < cases // 2 else None)
+        cids.append(cid)
+    for s in (ann, rev):
+        s.logout()
+    return cids

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from qws_common import MODEL, PASSWORDS
+from qws_common import MODEL, PASSWORDS, add_proposal_readings
 from qws_flow import full_flow
 
 from app.cli.main import main
@@ -31,8 +31,11 @@ def test_dashboard_shows_plots_numbers_and_rank_column(scenario, qtbot, tmp_path
     from app.gui.quality_dashboard import install_quality_dashboard
     from app.gui.workspace import WorkspaceController
 
+    from models.quality.report import render_plots
+
     ws, ids, pw = scenario
     full_flow(ws, ids, pw)
+    add_proposal_readings(ws)
     assert main(["rank", str(ws), "--model", MODEL, "--user", "rev", "--password-file",
                  pw["rev"]]) == 0
     window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
@@ -54,9 +57,12 @@ def test_dashboard_shows_plots_numbers_and_rank_column(scenario, qtbot, tmp_path
         dlg = window.quality_dashboard
         qtbot.waitUntil(lambda: dlg.data is not None, timeout=60000)
         assert dlg.task_box.currentText() == "brain" and dlg.model_box.currentText() == MODEL
+        placeholders = render_plots({})  # what each plot draws without data
+        assert set(dlg.plot_labels) == set(placeholders)
         for name, label in dlg.plot_labels.items():
             assert not label.pixmap().isNull(), name
             assert _distinct_colours(label) > 50, name
+            assert dlg.pngs[name] != placeholders[name], name  # drawn, not "no data"
         rows = {dlg.numbers.itemAt(r, dlg.numbers.ItemRole.LabelRole).widget().text():
                 dlg.numbers.itemAt(r, dlg.numbers.ItemRole.FieldRole).widget().text()
                 for r in range(dlg.numbers.rowCount())}
