@@ -106,6 +106,7 @@ class WorkspaceController(ReviewMixin):
         self._volume = None
         self._seg = None
         self._review: dict | None = None
+        self.blind_check: dict | None = None  # the spot check the open case is, opened blind
         self.locked_ui = False
         # Idle time is counted here from user input only: the session counts every call
         # as activity, and background calls (autosave, other features' timers) must not
@@ -295,6 +296,7 @@ class WorkspaceController(ReviewMixin):
         self._release_segmentation()
         self.case_id, self.case_record = case_id, data.record
         self.base_version = base_version
+        self.blind_check = blind
         self._base_labels = self._snapshot(labels, seg)
         self._volume, self._seg = volume, seg
         self._records = []
@@ -347,6 +349,7 @@ class WorkspaceController(ReviewMixin):
             self.write_journal()
         self._release_segmentation()
         self.case_id = self.case_record = self.base_version = self._base_labels = None
+        self.blind_check = None
         self.dirty = self._journal_stale = False
         self.window.clear_volume()
         self.window.setWindowTitle(f"annotrace — {self.session.name}")
@@ -379,6 +382,7 @@ class WorkspaceController(ReviewMixin):
             # Another image replaced the case (File > Open): the case is no longer shown.
             self._release_segmentation()
             self.case_id = self.case_record = self.base_version = self._base_labels = None
+            self.blind_check = None
             self.dirty = self._journal_stale = False
             self.update_info()
 

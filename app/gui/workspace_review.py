@@ -118,6 +118,13 @@ class ReviewMixin:
                         if self.dirty else ""))
         if not self.may("label.save"):
             lines.append("<i>Read-only: your role does not save label versions.</i>")
+        check = getattr(self, "blind_check", None)
+        if check is not None:
+            done = self.base_version != check["auto_version"]
+            lines.append(f"<b>Spot check</b> {check['batch']}, opened blind: the automatic "
+                         f"label (version {check['auto_version']}) is hidden"
+                         + (" · your saved version is the check" if done
+                            else " · draw the structures and save"))
         st = self._review
         if st is not None:
             state = st["state"].replace("_", " ")

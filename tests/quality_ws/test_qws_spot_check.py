@@ -56,6 +56,8 @@ def test_a_spot_check_opens_blind_and_its_check_feeds_the_drift_record(scenario,
         assert controller.base_version == auto_version
         assert all(not layer.any() for layer in seg.layers)  # the automatic label is hidden
         assert "Blind spot check" in window.statusBar().currentMessage()
+        assert "opened blind: the automatic label (version 1) is hidden" in \
+            controller.info.text()
         # the reader draws the brain as they see it and saves
         drawn = sphere(radius=6.5)
         sid = seg.add_segment("brain").segment_id
@@ -64,6 +66,7 @@ def test_a_spot_check_opens_blind_and_its_check_feeds_the_drift_record(scenario,
         meta = controller.save()
         assert meta["parent"] == auto_version and meta["version"] == auto_version + 1
         assert _column(controller, "spot check")[checks[0]] == "checked (b1)"
+        assert "your saved version is the check" in controller.info.text()
         # once checked, the case opens with the reader's own version as usual
         controller.open_case(checks[1])
         controller.open_case(checks[0])
@@ -86,6 +89,7 @@ def test_a_spot_check_opens_blind_and_its_check_feeds_the_drift_record(scenario,
         assert controller.base_version == session.versions(checks[2])[-1]["version"]
         assert window.segmentation.layers[0].any()
         assert "Blind" not in window.statusBar().currentMessage()
+        assert "Spot check" not in controller.info.text()
     finally:
         window.detach_workspace()
     # the blind version is the check: drift record scores the automatic label against it
