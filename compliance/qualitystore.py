@@ -272,6 +272,20 @@ class QualityStore:
             change(state["auto"][model_id])
             return json.loads(json.dumps(state["auto"][model_id]))
 
+    def worklist_ranks(self) -> dict[str, int]:
+        """``{case_id: rank}`` of the latest active-learning ranking, for every worklist.
+
+        The study lead ranks; the readers label in that order, so any role with a worklist
+        (``case.list``) sees the ranks -- not the scores or the model. Not audited itself:
+        part of listing the worklist (audited ``case.list``).
+        """
+        self.require("case.list")
+        ranks = self._read_quality().get("ranks", {})
+        if not ranks:
+            return {}
+        latest = max(ranks.values(), key=lambda r: r.get("time", ""))["cases"]
+        return {cid: int(r["rank"]) for cid, r in latest.items()}
+
     def pending_spot_checks(self) -> dict[str, dict]:
         """Auto-accepted cases routed to humans whose batch is not recorded yet.
 

@@ -609,7 +609,8 @@ def reliance_workspace(s, model: str | None = None) -> dict:
     proposal (its provenance) counts once (:func:`models.quality.reliance.version_reliance`);
     where the model's output on the case is stored, the version is also compared with it,
     over the structures the model segments (matched by segment name). Returns ``{"readers":
-    {name: summary}, "cases": n}``; case ids stay out of it, as in the report.
+    {name: summary}, "versions": n}`` (n versions counted); case ids stay out of it, as in
+    the report.
     """
     from compliance.qualitystore import segment_masks
     from models.quality.reliance import (proposal_sources, reader_summary, source_model,

@@ -181,19 +181,46 @@ class QualityDashboard(JobDialog):
         self.status.setText(f"Report written to {files['html']}")
 
 
+class _RankColumn:
+    """The worklist's "rank" column: callable(case dict) -> rank ("" when unranked).
+
+    The ranks are read again when older than :attr:`MAX_AGE_S` at the next worklist refresh,
+    so a reader's worklist follows a ranking the lead made elsewhere without a new login.
+    """
+
+    MAX_AGE_S = 30.0
+
+    def __init__(self, session):
+        import time
+
+        self.session, self._clock = session, time.monotonic
+        self.ranks: dict[str, int] = {}
+        self.read_at = None
+
+    def refresh(self) -> None:
+        self.ranks = self.session.worklist_ranks()
+        self.read_at = self._clock()
+
+    def __call__(self, case: dict):
+        if self.read_at is None or self._clock() - self.read_at > self.MAX_AGE_S:
+            self.refresh()
+        return self.ranks.get(case.get("case_id"), "")
+
+
 def rank_column(window):
-    """callable(case dict) -> stored active-learning rank ("" when unranked), or None."""
-    ops = _ops(window)
-    if ops is None:
+    """The "rank" column of the open workspace's worklist (None without a ranking, or for a
+    role without a worklist)."""
+    from compliance.roles import allowed
+
+    s = _session(window)
+    if s is None or not allowed(getattr(s, "role", ""), "case.list"):
         return None
+    col = _RankColumn(s)
     try:
-        ranks = ops.quality_state_unaudited().get("ranks", {})
-    except Exception:  # noqa: BLE001 - a role without quality.read simply gets no column
+        col.refresh()
+    except Exception:  # noqa: BLE001 - a workspace without a quality state: no column
         return None
-    if not ranks:
-        return None
-    latest = max(ranks.values(), key=lambda r: r.get("time", ""))["cases"]
-    return lambda case: latest.get(case.get("case_id"), {}).get("rank", "")
+    return col if col.ranks else None
 
 
 def install_quality_dashboard(window) -> dict:
@@ -239,7 +266,8 @@ def install_quality_dashboard(window) -> dict:
         dash.setEnabled(on)
         export.setEnabled(on)
         rank.setEnabled(on)
-        if on and hasattr(controller, "extra_columns"):
+        # every role with a worklist labels in the lead's order: the rank column is theirs too
+        if session is not None and hasattr(controller, "extra_columns"):
             col = rank_column(window)
             if col is not None:
                 controller.extra_columns["rank"] = col

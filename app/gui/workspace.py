@@ -309,9 +309,9 @@ class WorkspaceController(ReviewMixin):
         self.refresh_worklist()
         self.update_info()
         if blind is not None:
-            self.session.audit("drift.blind_open", [case_id], details={
+            self._guard(lambda: self.session.audit("drift.blind_open", [case_id], details={
                 "model_id": blind["model"], "batch": blind["batch"],
-                "auto_version": blind["auto_version"]})
+                "auto_version": blind["auto_version"]}))
             self._status(f"Blind spot check of case {case_id} ({blind['batch']}): the "
                          "automatic label is hidden; draw the structures yourself and save")
         else:

@@ -107,6 +107,47 @@ def test_dashboard_disabled_for_an_annotator_without_audited_refusals(scenario, 
         assert not [e for e in admin.read_audit(user="ann") if e["action"] == "access.denied"]
 
 
+def test_readers_worklist_follows_the_leads_ranking(scenario, qtbot, tmp_path):
+    """The lead ranks; the annotators label in that order: their worklist has the rank
+    column (ranks only), and it follows a new ranking made elsewhere without a new login."""
+    from PySide6.QtCore import QSettings
+
+    from app.gui.mainwindow import MainWindow
+    from app.gui.quality_dashboard import install_quality_dashboard
+    from app.gui.workspace import WorkspaceController
+
+    ws, ids, pw = scenario
+    rank = ["rank", str(ws), "--model", MODEL, "--user", "rev", "--password-file", pw["rev"]]
+    assert main(rank) == 0
+    window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(window)
+    install_quality_dashboard(window)
+    controller = WorkspaceController(window, Workspace.open(ws).login("ann", PASSWORDS["ann"]),
+                                     ws)
+    window.attach_workspace(controller)
+    try:
+        col = controller.extra_columns["rank"]
+        table, c = controller.worklist.table, controller.worklist.columns.index("rank")
+        shown = {table.item(r, 0).data(256): table.item(r, c).text()
+                 for r in range(table.rowCount())}
+        assert shown[ids["pool"][3]] == "1" and shown[ids["validated"][0]] == ""
+        # the lead finds the first pool case the most uncertain now and ranks again
+        with Workspace.open(ws).login("rev", PASSWORDS["rev"]) as rev:
+            from compliance.qualitystore import quality_ops
+
+            quality_ops(rev).store_model_output(
+                ids["pool"][0], MODEL, np.zeros((24, 24, 24), np.uint8), 0.5, uncertainty=5.0)
+        assert main(rank) == 0
+        assert col({"case_id": ids["pool"][0]}) != 1  # read less than MAX_AGE_S ago
+        col.read_at -= col.MAX_AGE_S + 1
+        controller.refresh_worklist()
+        assert col({"case_id": ids["pool"][0]}) == 1
+    finally:
+        window.detach_workspace()
+    with Workspace.open(ws).login("admin", PASSWORDS["admin"]) as admin:
+        assert not [e for e in admin.read_audit(user="ann") if e["action"] == "access.denied"]
+
+
 def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, tmp_path):
     """Quality > Rank unlabelled cases…: brainmask-unet's outputs on the pool cases, ranked
     by disagreement in the background; the worklist's rank column follows."""
