@@ -51,7 +51,7 @@ def test_workspace_v1_opens_and_everything_decrypts(golden_ws):
     assert state["state"] == "approved" and state["version"] == 2
     assert rev.verify_approval(state["events"][-1])
     aud = ws.login("aud", pw["aud"])
-    n, entries = aud.verify_audit()
+    n, entries = aud.verify_audit(deep=True)  # a format-1 trail and its objects still agree
     assert [e["action"] for e in entries][:8] == [
         "workspace.init", "user.add", "login", "user.add", "user.add", "user.add", "login",
         "case.import"]
