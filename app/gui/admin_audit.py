@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
@@ -94,6 +95,14 @@ class AuditViewer(QDialog):
         header.setStretchLastSection(True)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        # selectable, so that an auditor can copy the anchor it prints
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.anchor_edit = QLineEdit()
+        self.anchor_edit.setPlaceholderText("anchor SEQ:HASH kept from an earlier verification "
+                                            "(optional)")
+        self.anchor_edit.setToolTip("Verify then also checks that the trail still holds this "
+                                    "checkpoint: a rewrite by a password holder, or a rollback "
+                                    "of the whole workspace, fails")
         self.verify_button = QPushButton("&Verify")
         self.export_button = QPushButton("&Export CSV…")
         close = QPushButton("Close")
@@ -103,6 +112,7 @@ class AuditViewer(QDialog):
         self.export_button.clicked.connect(self.ask_export)
         close.clicked.connect(self.accept)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.anchor_edit, 2)
         buttons.addWidget(self.verify_button)
         buttons.addWidget(self.export_button)
         buttons.addStretch(1)
@@ -157,13 +167,22 @@ class AuditViewer(QDialog):
     def verify(self) -> int | None:
         """Verify the whole trail and what it records (``deep``); show "N entries verified"
         or the first bad entry or object."""
+        from app.cli.audit import parse_anchor
+        from app.cli.errors import UsageError
+
+        text = self.anchor_edit.text().strip()
         try:
-            n, _ = self.session.verify_audit(deep=True)
-        except ComplianceError as exc:
+            anchor = parse_anchor(text) if text else None
+            n, _ = self.session.verify_audit(anchor, deep=True)
+        except (ComplianceError, UsageError) as exc:
             self.show_status(str(exc), error=True)
             return None
+        seq, head = self.session.ws.audit_log.head()
         self.show_status(f"{n} entries verified; the cases, versions, review events and user "
-                         "table they record are present and unchanged", error=False)
+                         "table they record are present and unchanged"
+                         + (f"; anchor {text} found" if anchor else "")
+                         + f".<br>Anchor: <tt>{seq}:{head}</tt> (keep it outside the "
+                         "workspace; paste it here later to check)", error=False)
         self.status.setStyleSheet(OK_STYLE)
         return n
 

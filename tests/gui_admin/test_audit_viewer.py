@@ -41,9 +41,22 @@ def test_auditor_sees_entries_filters_by_user_and_case_and_verifies(qtbot, ws, l
     viewer.since_filter.clear()
     lines = len(ws.audit_log.path.read_text().splitlines())
     viewer.verify_button.click()
-    assert viewer.status.text() == (f"{lines} entries verified; the cases, versions, review "
-                                    "events and user table they record are present and "
-                                    "unchanged")
+    assert viewer.status.text().startswith(
+        f"{lines} entries verified; the cases, versions, review events and user table they "
+        "record are present and unchanged.<br>Anchor: <tt>")
+    anchor = viewer.status.text().split("<tt>")[1].split("</tt>")[0]
+    seq, head = ws.audit_log.head()
+    assert anchor == f"{seq}:{head}"
+    viewer.anchor_edit.setText(anchor)  # checked later against the kept anchor
+    viewer.verify_button.click()
+    assert f"; anchor {anchor} found." in viewer.status.text()
+    viewer.anchor_edit.setText(f"{seq}:{'0' * 64}")  # an anchor the trail does not hold
+    viewer.verify_button.click()
+    assert "anchor" in viewer.status.text() and "b00020" in viewer.status.styleSheet()
+    viewer.anchor_edit.setText("yesterday")
+    viewer.verify_button.click()
+    assert "expected SEQ:HASH" in viewer.status.text()
+    viewer.anchor_edit.clear()
     assert "Test^Patient" not in json.dumps(viewer.entries)
 
 
