@@ -136,7 +136,7 @@ class AdminOps:
 
     def change_setting(self, key: str, value: int) -> None:
         self.require("settings.change")
-        switch = key in ("blind_readers", "blind_spot_checks")  # on (1) or off (0)
+        switch = key in roles.SWITCHES  # on (1) or off (0)
         if key not in roles.DEFAULT_SETTINGS or not isinstance(value, int) or \
                 value < (0 if switch else 1) or (switch and value > 1):
             raise PolicyError(f"unknown setting {key!r} or bad value {value!r}"

@@ -180,6 +180,24 @@ class CaseStore:
         self.require("label.read", [case_id])
         return [self._version_meta(case_id, n) for n in self._visible_numbers(case_id)]
 
+    def require_own_reading(self, case_id: str) -> None:
+        """Refuse (and audit) a proposal on ``case_id`` before this annotator's own reading.
+
+        Workspace setting ``proposals_after_reading`` (0 by default): an annotator gets a
+        model's proposal on a case only once they saved a version of their own on it, so
+        that a study can have readings no proposal anchored (automation bias); the proposal
+        can then be compared with, or merged into, that reading. Other roles are not bound.
+        """
+        if not self.ws.settings.get("proposals_after_reading") or self.role != "annotator":
+            return
+        if any(self._version_meta(case_id, n)["author_id"] == self.user_id
+               for n in self._version_numbers(case_id)):
+            return
+        self.audit("access.denied", [case_id], details={
+            "attempted": "proposal.generate", "reason": "before the reader's own version"})
+        raise PermissionDenied(f"case {case_id}: save your own reading first; this workspace "
+                               "shows proposals only after it (setting proposals_after_reading)")
+
     def load_labels(self, case_id: str, version: int | None = None) -> tuple[dict, LabelSet]:
         """A version's metadata and label set (the latest when ``version`` is None)."""
         self.require("label.read", [case_id])

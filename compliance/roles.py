@@ -55,8 +55,13 @@ DEFAULT_SETTINGS = {
     # 1: a spot check of an auto-accepted case opens without the automatic label, so the
     # reader's version is an independent check rather than a correction of what they see
     "blind_spot_checks": 1,
+    # 1: an annotator gets a proposal on a case only after saving their own reading of it
+    "proposals_after_reading": 0,
     "emergency_max_minutes": 60,  # longest break-glass grant (compliance.emergency)
 }
+
+#: settings that are switches: 0 (off) or 1 (on)
+SWITCHES = frozenset({"blind_readers", "blind_spot_checks", "proposals_after_reading"})
 
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 

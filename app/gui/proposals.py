@@ -234,6 +234,20 @@ class ProposalController(QObject):
             return False
         return True
 
+    def _own_reading_first(self) -> bool:
+        """The workspace may show proposals only after the reader's own saved reading."""
+        ws = self.workspace
+        session = getattr(ws, "session", None) if ws is not None else None
+        case_id = getattr(ws, "case_id", None) if ws is not None else None
+        if session is None or not case_id:
+            return True
+        try:
+            session.require_own_reading(case_id)
+        except Exception as exc:  # noqa: BLE001 - PermissionDenied, SessionLocked: say why
+            self.message(str(exc))
+            return False
+        return True
+
     def editor(self):
         """The window's editor (shared undo history); a private one without the Edit tools."""
         ctl = getattr(self.window, "edit_controller", None)
@@ -290,7 +304,7 @@ class ProposalController(QObject):
         if self.worker is not None and self.worker.is_running():
             self.message("A proposal is already running")
             return None
-        if not self._require("proposal.generate"):
+        if not self._require("proposal.generate") or not self._own_reading_first():
             return None
         self.worker_spec = model
         self.error = None

@@ -260,7 +260,10 @@ def test_plaintext_files_are_only_the_documented_ones(ws, case):
 def test_blinded_double_reading(ws, login, case, make_labels):
     ann, cid = case  # ann saved version 1
     admin = login("admin")
-    for key in ("blind_readers", "blind_spot_checks"):  # switches: 0 or 1 only
+    from compliance.roles import SWITCHES
+
+    assert SWITCHES == {"blind_readers", "blind_spot_checks", "proposals_after_reading"}
+    for key in SWITCHES:  # switches: 0 or 1 only
         with pytest.raises(PolicyError, match=r"bad value 2 \(0 or 1\)"):
             admin.change_setting(key, 2)
     admin.change_setting("blind_readers", 1)

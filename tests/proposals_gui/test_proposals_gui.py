@@ -229,6 +229,46 @@ def test_workspace_audit_and_permissions(qtbot, tmp_path):
     window.workspace = None
 
 
+def test_proposals_only_after_the_readers_own_reading_when_the_workspace_says_so(qtbot,
+                                                                                tmp_path):
+    from compliance.keys import KdfParams
+    from compliance.records import LabelSet
+    from compliance.workspace import Workspace
+
+    ws = Workspace.create(tmp_path / "ws", "admin", "correct horse battery", kdf=KdfParams.testing())
+    with ws.login("admin", "correct horse battery") as admin:
+        admin.add_user("ann", "annotator", "first reader pw 1")
+        admin.add_user("rev", "reviewer", "second reader pw")
+        admin.change_setting("proposals_after_reading", 1)
+    vol = colin_crop(32)
+    ann = ws.login("ann", "first reader pw 1")
+    cid = ann.import_case(vol.array, vol.affine_lps, modality="MR", patient={"name": "Test^P"})
+    window, ctl = make_window(qtbot, tmp_path, vol)
+    _fake(ctl, window)
+    window.workspace = _controller(ann, cid)
+    assert ctl.propose("fake") is None
+    assert window.statusBar().currentMessage() == (
+        f"case {cid}: save your own reading first; this workspace shows proposals only after "
+        "it (setting proposals_after_reading)")
+    assert ctl.layer is None
+    reading = np.zeros(vol.shape, np.uint8)
+    reading[10:20, 10:20, 10:20] = 1
+    ann.save_labels(cid, LabelSet([reading], [{"segment_id": 1, "name": "brain", "layer": 0,
+                                               "value": 1}], None, {}))
+    assert ctl.propose("fake") is not None  # after the reading, the proposal to compare
+    _wait_done(qtbot, ctl)
+    assert ctl.layer is not None
+    rev = ws.login("rev", "second reader pw")
+    window.workspace = _controller(rev, cid)  # a reviewer is not bound by it
+    assert ctl.propose("fake") is not None
+    _wait_done(qtbot, ctl)
+    denied = [e for e in ws.login("admin", "correct horse battery").read_audit(case=cid)
+              if e["action"] == "access.denied"]
+    assert [e["details"] for e in denied] == [
+        {"attempted": "proposal.generate", "reason": "before the reader's own version"}]
+    window.workspace = None
+
+
 def _controller(session, case_id):
     return SimpleNamespace(session=session, case_id=case_id, user_label=f"user:{session.user_id}",
                            confirm_leave=lambda: True, close=lambda: None)
