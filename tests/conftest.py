@@ -11,6 +11,18 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _collect_cycles_between_tests():
+    """Once a window pinned the cyclic collector to the GUI thread (app/gui/gc_pin.py), it
+    runs from the event loop only; a test without one must not pile up the cycles of the
+    ones before it. Collected here, on the main thread, after each test."""
+    yield
+    import gc
+
+    if not gc.isenabled():
+        gc.collect()
 DEMO = REPO / "app" / "demo"
 
 

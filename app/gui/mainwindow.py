@@ -43,6 +43,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: QSettings | None = None, parent=None) -> None:
         super().__init__(parent)
+        from app.gui.gc_pin import pin_gc_to_gui_thread
+
+        pin_gc_to_gui_thread()  # before any background thread of the window starts
         self.settings = settings or QSettings("annotrace", "annotrace")
         self.volume = None
         self.segmentation = None
