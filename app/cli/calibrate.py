@@ -1,4 +1,4 @@
-"""``annotrace calibrate --csv FILE``: the TBAL auto-accept threshold from validated units.
+"""``annotrace calibrate FILE.csv`` (or ``--csv FILE``): the TBAL auto-accept threshold from validated units.
 
 The CSV holds human-validated units, ``unit,confidence,dice`` with a header. The workspace
 form ``annotrace calibrate WS --model ID --task T`` reads the validated units from the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 
 def add_settings(p) -> None:
@@ -69,7 +70,9 @@ def register(subparsers) -> None:
                     "upper bound (at delta / number of candidates) on the error rate of the "
                     "validated units at or above it is <= epsilon. Prints JSON: threshold "
                     "(null when none passes), coverage, bound, units_used.")
-    p.add_argument("workspace", nargs="?", help="workspace folder (workspace form)")
+    p.add_argument("workspace", nargs="?", metavar="WS_OR_CSV",
+                   help="workspace folder (workspace form), or the CSV of validated units "
+                        "(file form, as --csv)")
     p.add_argument("--csv", metavar="FILE",
                    help="validated units: unit,confidence,dice with a header (file form)")
     add_settings(p)
@@ -119,10 +122,13 @@ def run(args) -> int:
     from app.cli.quality_ws import is_workspace
     from models.quality.tables import read_units_csv
 
-    if args.workspace is not None:
-        if not is_workspace(args.workspace):
+    if args.workspace is not None and not is_workspace(args.workspace):
+        if args.csv or Path(args.workspace).is_dir():
             raise QualityCliError(f"{args.workspace}: not an annotrace workspace (no "
-                                  "workspace.json); for a CSV use --csv FILE")
+                                  "workspace.json)")
+        # ``annotrace calibrate units.csv``: the positional names the file form's CSV
+        args.csv, args.workspace = args.workspace, None
+    if args.workspace is not None:
         return run_workspace(args)
     if not args.csv:
         raise QualityCliError("give --csv FILE (validated units) or a workspace folder")

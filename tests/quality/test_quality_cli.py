@@ -104,6 +104,18 @@ def test_calibrate_csv_known_threshold(tmp_path, capsys):
     assert out["bound"] == pytest.approx(1 - 0.001 ** (1 / 200))
 
 
+def test_calibrate_takes_the_csv_as_its_argument(tmp_path, capsys):
+    # the issue's own form, ``annotrace calibrate units.csv --epsilon ...``, equals --csv
+    path = _two_groups(tmp_path / "v.csv")
+    code, out, _ = _json(capsys, ["calibrate", path, "--epsilon", "0.05", "--delta", "0.05",
+                                  "--tolerance", "0.9"])
+    assert code == 0 and out["threshold"] == 0.71 and out["units_used"] == 200
+    assert main(["calibrate", str(tmp_path / "nope.csv")]) == 2
+    assert capsys.readouterr().err == f"annotrace: {tmp_path / 'nope.csv'}: no such file\n"
+    assert main(["calibrate", str(tmp_path)]) == 2  # a folder that is no workspace
+    assert "not an annotrace workspace" in capsys.readouterr().err
+
+
 def test_calibrate_none_passes_prints_null(tmp_path, capsys):
     path = _csv(tmp_path / "v.csv", [f"u{i},0.9,0.5" for i in range(30)])
     code, out, _ = _json(capsys, ["calibrate", "--csv", path, "--epsilon", "0.05",
