@@ -230,6 +230,17 @@ class QualityStore:
                    after=hashlib.sha256(labels.astype(np.uint8).tobytes()).hexdigest(),
                    details={"model_id": model_id, "confidence": round(float(confidence), 6)})
 
+    def model_output_stamp(self, case_id: str, model_id: str) -> tuple[int, int, int] | None:
+        """Which stored output of ``model_id`` the case holds now, without decrypting it:
+        ``(inode, mtime_ns, size)`` of its file (each new output is written to a new file and
+        renamed into place), or None. For caches of results computed from the output."""
+        self.require("quality.read", [case_id])
+        try:
+            st = self._output_path(model_id, case_id).stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
     def model_output(self, case_id: str, model_id: str) -> tuple[dict, np.ndarray] | None:
         """(metadata, label map) of a stored model output, or None."""
         self.require("quality.read", [case_id])

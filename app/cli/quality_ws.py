@@ -612,45 +612,75 @@ def reliance_workspace(s, model: str | None = None) -> dict:
     {name: summary}, "versions": n}`` (n versions counted); case ids stay out of it, as in
     the report.
     """
-    from compliance.qualitystore import segment_masks
-    from models.quality.reliance import (proposal_sources, reader_summary, source_model,
-                                         version_reliance)
+    from models.quality.reliance import reader_summary
 
     s.require("quality.read")
     rows = []
+    # A version is immutable, so its row changes only when the stored output it is compared
+    # with is replaced: a session computes each row once and checks the output's file stamp,
+    # so a dashboard refresh reads only what changed since instead of decrypting (and
+    # auditing) every reader's version of every case again.
+    cache = _session_of(s).__dict__.setdefault("_reliance_rows", {})
     for case in s.list_cases():
         cid = case["case_id"]
         for name, meta in reader_versions(s, cid).items():
-            _, labels = s.load_labels(cid, meta["version"])
-            sources = proposal_sources(labels.provenance_legend)
-            if labels.provenance is None or not sources:
-                continue
-            masks = segment_masks(labels)
-            labelled = np.zeros(s.case_grid(cid)[0], dtype=bool)
-            for m in masks.values():
-                labelled |= m
-            prov = np.asarray(labels.provenance)
-            code = max(sources, key=lambda c: int(np.count_nonzero(labelled & (prov == c))))
-            model_id, digest = source_model(sources[code])
-            proposal = compared = None
-            out = _stored_proposal(s, cid, model_id, digest, model)
-            if out is not None:
-                out_meta, out_map = out
-                proposal = np.asarray(out_map) > 0
-                theirs = set((out_meta.get("segment_names") or {}).values())
-                if theirs:
-                    compared = np.zeros_like(labelled)
-                    for seg in labels.segments:
-                        if seg["name"] in theirs:
-                            compared |= masks[int(seg["segment_id"])]
-            r = version_reliance(labelled, prov, labels.provenance_legend, proposal, compared)
-            if r is not None:
-                rows.append({"reader": name, "time": meta.get("created"), "model": model_id,
-                             **r.as_json()})
+            key = (cid, int(meta["version"]), model)
+            hit = cache.get(key)
+            if hit is None or hit[1] != _output_stamps(s, cid, hit[0]):
+                hit = cache[key] = _reliance_row(s, cid, name, meta, model)
+            if hit[2] is not None:
+                rows.append(hit[2])
     readers = reader_summary(rows)
     s.audit("quality.reliance", details={"readers": len(readers), "versions": len(rows),
                                          "model": model})
     return {"readers": readers, "versions": len(rows)}
+
+
+def _output_stamps(s, case_id: str, refs: tuple) -> tuple:
+    return tuple(s.model_output_stamp(case_id, ref) for ref in refs)
+
+
+def _reliance_row(s, cid: str, name: str, meta: dict, model: str | None) -> tuple:
+    """``(refs, stamps, row)``: one reader version's reliance row (None when it accepted no
+    proposal), the model references its stored output was looked up under and their file
+    stamps when it was read."""
+    from compliance.qualitystore import segment_masks
+    from models.quality.reliance import proposal_sources, source_model, version_reliance
+
+    _, labels = s.load_labels(cid, meta["version"])
+    sources = proposal_sources(labels.provenance_legend)
+    if labels.provenance is None or not sources:
+        return (), (), None
+    masks = segment_masks(labels)
+    labelled = np.zeros(s.case_grid(cid)[0], dtype=bool)
+    for m in masks.values():
+        labelled |= m
+    prov = np.asarray(labels.provenance)
+    code = max(sources, key=lambda c: int(np.count_nonzero(labelled & (prov == c))))
+    model_id, digest = source_model(sources[code])
+    refs = tuple(dict.fromkeys(r for r in (model, model_id) if r))
+    stamps = _output_stamps(s, cid, refs)
+    proposal = compared = None
+    out = _stored_proposal(s, cid, model_id, digest, model)
+    if out is not None:
+        out_meta, out_map = out
+        proposal = np.asarray(out_map) > 0
+        theirs = set((out_meta.get("segment_names") or {}).values())
+        if theirs:
+            compared = np.zeros_like(labelled)
+            for seg in labels.segments:
+                if seg["name"] in theirs:
+                    compared |= masks[int(seg["segment_id"])]
+    r = version_reliance(labelled, prov, labels.provenance_legend, proposal, compared)
+    if r is None:
+        return refs, stamps, None
+    return refs, stamps, {"reader": name, "time": meta.get("created"), "model": model_id,
+                          **r.as_json()}
+
+
+def _session_of(s):
+    """The logged-in session behind ``s`` (itself, or the one a quality view wraps)."""
+    return s.__dict__.get("_session", s)
 
 
 # -- report data ------------------------------------------------------------------------------

@@ -81,6 +81,34 @@ def test_an_output_made_since_by_other_weights_is_not_compared(readings):
     assert ann["cases"] == 4 and ann["known"] == 0 and ann["dice_to_proposal"] is None
 
 
+def test_a_session_reads_each_version_once_until_its_output_changes(readings):
+    from qws_common import PASSWORDS
+
+    _, _, rev, output = readings
+
+    def opened():
+        with rev.ws.login("admin", PASSWORDS["admin"]) as admin:
+            return sum(e["action"] == "label.open" for e in admin.read_audit(user="rev"))
+
+    first = reliance_workspace(rev)
+    reads = opened()
+    assert reads >= 5
+    again = reliance_workspace(rev)  # a dashboard refresh: nothing changed, nothing decrypted
+    assert again == first and opened() == reads
+    cids = rev.model_output_cases(MODEL_ID)
+    rev.store_model_output(cids[0], MODEL_ID, output, 0.9, 0.1, "ef" * 32, {1: "brain"})
+    ann = reliance_workspace(rev)["readers"]["ann"]  # a replaced output is compared no more
+    assert ann["cases"] == 4 and ann["known"] == 3 and opened() > reads
+    reads, as_proposed = opened(), ann["as_proposed"]
+    ann_s = login(rev.ws, "ann")
+    untouched = next(c for c in cids[1:]  # a case ann left exactly as proposed
+                     if np.array_equal(ann_s.load_labels(c)[1].layers[0] > 0, output > 0))
+    read_with_proposal(ann_s, untouched, output, edit=_shave)  # a new version of ann's
+    ann = reliance_workspace(rev)["readers"]["ann"]
+    assert ann["cases"] == 4 and ann["as_proposed"] == as_proposed - 1
+    assert opened() == reads + 1  # only the new version was read
+
+
 def test_cli_reliance_text_json_and_errors(readings, capsys, tmp_path):
     ws_path, pw, _, _ = readings
     auth = ["--user", "rev", "--password-file", pw["rev"]]
