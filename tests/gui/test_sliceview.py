@@ -213,3 +213,29 @@ def test_oblique_volume_shows_a_note(make_view):
 
     assert oblique.slice_geometry.oblique and orange(oblique) > 20
     assert orange(straight) == 0
+
+
+def test_edge_letters_move_clear_of_the_corner_texts_in_a_narrow_view(make_view):
+    from PySide6.QtGui import QFontMetrics
+
+    from viewers.qt.sliceview import _LETTER_COLOR
+
+    vol = Volume.from_geometry(np.zeros((181, 217, 181), np.uint8), (0, 0, 0), (1, 1, 1))
+    wide = make_view(vol, "coronal", size=(500, 300))
+    narrow = make_view(vol, "coronal", size=(100, 300))
+    assert wide.letters_moved_inwards() == {"top": False, "bottom": False}
+    assert narrow.letters_moved_inwards() == {"top": True, "bottom": True}
+    line = QFontMetrics(narrow.font()).height()
+
+    def letter_rows(view):
+        rgb = grab_rgb(view).astype(int)
+        colour = np.array([_LETTER_COLOR.red(), _LETTER_COLOR.green(), _LETTER_COLOR.blue()])
+        hit = np.all(np.abs(rgb - colour) < 30, axis=2)
+        w = view.width()
+        return np.flatnonzero(hit[:, w // 2 - 8:w // 2 + 8].any(axis=1))
+
+    top_wide = [r for r in letter_rows(wide) if r < 150]
+    top_narrow = [r for r in letter_rows(narrow) if r < 150]
+    assert min(top_wide) < line <= min(top_narrow)  # the "S" sits below the slice number
+    bottom_narrow = [r for r in letter_rows(narrow) if r >= 150]
+    assert max(bottom_narrow) <= narrow.height() - line  # the "I" above the window/level

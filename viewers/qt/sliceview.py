@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QTransform
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from viewers.render import FrameBuffers, SliceGeometry, WindowLevel, render_slice
@@ -194,27 +194,53 @@ class SliceView(NavigationMixin, QWidget):
         painter.drawLine(QPointF(0, p.y()), QPointF(self.width(), p.y()))
         painter.drawLine(QPointF(p.x(), 0), QPointF(p.x(), self.height()))
 
+    def _corner_texts(self) -> tuple[str, str]:
+        """The slice number (top left) and the window/level (bottom right)."""
+        wl = self.state.window
+        return (f"{self.orientation}  {self.slice_index + 1}/{self.slice_geometry.num_slices}",
+                f"W {wl.width:g}  L {wl.center:g}")
+
+    def letters_moved_inwards(self) -> dict[str, bool]:
+        """Whether the top and bottom orientation letters move a line inwards: in a narrow
+        view the centred letter would run into the slice number (top left) or the
+        window/level (bottom right)."""
+        info, window_text = self._corner_texts()
+        plain = QFontMetrics(self.font())
+        bold_font = QFont(self.font())
+        bold_font.setBold(True)
+        bold = QFontMetrics(bold_font)
+        m, w, gap = 4, self.width(), plain.horizontalAdvance("  ")
+        letters = self.slice_geometry.letters
+        return {"top": w / 2 - bold.horizontalAdvance(letters["top"]) / 2
+                < m + plain.horizontalAdvance(info) + gap,
+                "bottom": w / 2 + bold.horizontalAdvance(letters["bottom"]) / 2
+                > w - m - plain.horizontalAdvance(window_text) - gap}
+
     def _paint_text(self, painter: QPainter) -> None:
         g = self.slice_geometry
+        w, h, m = self.width(), self.height(), 4
+        box = QRectF(m, m, w - 2 * m, h - 2 * m)
+        info, window_text = self._corner_texts()
+        line = QFontMetrics(self.font()).height()
+        moved = self.letters_moved_inwards()
         font = QFont(self.font())
         font.setBold(True)
         painter.setFont(font)
         painter.setPen(_LETTER_COLOR)
-        w, h, m = self.width(), self.height(), 4
+        boxes = {"top": box.adjusted(0, line if moved["top"] else 0, 0, 0),
+                 "bottom": box.adjusted(0, 0, 0, -line if moved["bottom"] else 0)}
         flags = {"left": Qt.AlignLeft | Qt.AlignVCenter, "right": Qt.AlignRight | Qt.AlignVCenter,
                  "top": Qt.AlignTop | Qt.AlignHCenter, "bottom": Qt.AlignBottom | Qt.AlignHCenter}
-        box = QRectF(m, m, w - 2 * m, h - 2 * m)
         for edge, flag in flags.items():
-            painter.drawText(box, flag, g.letters[edge])
+            painter.drawText(boxes.get(edge, box), flag, g.letters[edge])
         font.setBold(False)
         painter.setFont(font)
         painter.setPen(QColor(230, 230, 230))
-        info = f"{self.orientation}  {self.slice_index + 1}/{g.num_slices}"
         painter.drawText(box, Qt.AlignLeft | Qt.AlignTop, info)
-        wl = self.state.window
-        painter.drawText(box, Qt.AlignRight | Qt.AlignBottom, f"W {wl.width:g}  L {wl.center:g}")
+        painter.drawText(box, Qt.AlignRight | Qt.AlignBottom, window_text)
         if g.oblique:
             painter.setPen(QColor(255, 140, 0))
-            line = painter.fontMetrics().height()  # second line, clear of the edge letters
-            painter.drawText(box.adjusted(0, line, 0, 0), Qt.AlignLeft | Qt.AlignTop,
+            # below the slice number, and below a top letter moved down beside it
+            below = line * (2 if moved["top"] else 1)
+            painter.drawText(box.adjusted(0, below, 0, 0), Qt.AlignLeft | Qt.AlignTop,
                              "oblique: voxel grid")
