@@ -3,12 +3,14 @@
 CPython runs the cyclic collector in whichever thread crosses an allocation threshold. The
 viewer's background work runs Python on plain threads (loading, journal writes, the ranking
 and dashboard jobs), so a collection can start there and finalise Qt wrapper objects caught
-in reference cycles -- destroying QObjects from the wrong thread while the GUI thread is in a
-Python event filter. With PySide6 6.12 that segfaults (seen in CI: a ranking worker appending
-to the audit log while the GUI thread ran the workspace's activity filter). The fix is the
-one pyqtgraph and calibre use: turn automatic collection off and collect from a timer on the
+in reference cycles -- destroying QObjects from the wrong thread. The fix is the one
+pyqtgraph and calibre use: turn automatic collection off and collect from a timer on the
 GUI thread, generation by generation with CPython's own thresholds, so the collector runs as
 often as before but only there. Reference counting still frees everything else at once.
+
+(It was added after a segfault in CI in the GUI thread's event filter while a ranking worker
+wrote the audit log; the cause found later is PySide6 6.12.0's reference-count bug on Python
+3.11, now excluded by pyproject.toml -- see docs/developing.md. The pin stays as a defence.)
 """
 
 from __future__ import annotations

@@ -2,14 +2,13 @@
 
 :class:`VolumeLoader` runs :func:`viewers.io.read_volume` on a plain Python thread
 and hands its progress and result to the GUI thread through a queue that a QTimer
-drains (every 30 ms). Nothing Qt is touched from the worker thread: with PySide6 6.12
-a QThread emitting ``Signal(object)`` to the GUI thread aborts the interpreter within
-a few thousand emissions ("Fatal Python error: bool_dealloc"), even under
-``app.exec()``; so signals are only emitted on the GUI thread. (Calling
-``processEvents()`` in a Python loop while any other Python thread runs aborts the
-same way ("none_dealloc"); the application never does, and tests wait with qtbot.) Progress is throttled so that a reader reporting thousands of slices
-cannot flood the event loop; the partially filled destination array travels with
-it so the window can show slices as they arrive.
+drains (every 30 ms). Nothing Qt is touched from the worker thread, and signals are
+only emitted on the GUI thread. (With PySide6 6.12.0, a QThread emitting ``Signal(object)``
+aborted the interpreter within a few thousand emissions, "bool_dealloc", and a
+``processEvents()`` loop with "none_dealloc": that release's reference-count bug on Python
+3.11, now excluded, see docs/developing.md.) Progress is throttled so that a reader
+reporting thousands of slices cannot flood the event loop; the partially filled
+destination array travels with it so the window can show slices as they arrive.
 """
 
 from __future__ import annotations

@@ -158,13 +158,13 @@ def test_maximise_presets_and_segment_panel(window, qtbot):
 
 
 def test_dropping_a_file_opens_it(window, qtbot):
-    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(DEMO_T1))])
     # Qt delivers drops only inside a real drag session; call the handlers it would call
-    enter = QDragEnterEvent(QPointF(50, 50), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
     window.dragEnterEvent(enter)
     assert enter.isAccepted() and window.acceptDrops()
     window.dropEvent(QDropEvent(QPointF(50, 50), Qt.CopyAction, mime, Qt.LeftButton,
