@@ -332,6 +332,9 @@ class WorkspaceController(ReviewMixin):
         for action in self.window.actions():
             if action.objectName().startswith("edit_"):
                 action.setEnabled(on)
+        panel = getattr(self.window, "segment_panel", None)
+        if panel is not None:
+            panel.set_read_only(not on)
         ctl = getattr(self.window, "edit_controller", None)
         if not on and ctl is not None:
             ctl.set_tool(None)  # back to navigation

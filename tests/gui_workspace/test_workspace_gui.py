@@ -353,6 +353,8 @@ def test_annotator_cannot_approve_and_reviewer_signs(make_window, attach, worksp
     bar = window.findChild(QToolBar, "edit_toolbar")
     brush = window.findChild(QAction, "edit_brush")
     assert bar.isEnabled() and brush.isEnabled()  # an annotator edits
+    panel = window.segment_panel
+    assert panel.add_button.isEnabled() and panel.delete_button.isEnabled()
     window.detach_workspace()
     rev = attach(window, "rev")
     rev.open_case(case_id)
@@ -360,6 +362,12 @@ def test_annotator_cannot_approve_and_reviewer_signs(make_window, attach, worksp
     # a reviewer reads: no tool that would paint what the role cannot save
     assert not bar.isEnabled() and not brush.isEnabled()
     assert window.edit_controller.tool is None
+    # nor a segment to add, delete, rename or recolour; the view's opacity still changes
+    assert panel.active_segment_id is not None
+    for w in (panel.add_button, panel.delete_button, panel.name_edit, panel.category_edit,
+              panel.type_edit, panel.color_button):
+        assert not w.isEnabled()
+    assert panel.opacity_slider.isEnabled() and panel.mode_box.isEnabled()
     seen = []
 
     def approve_exec(self):

@@ -56,6 +56,7 @@ class SegmentPanel(QWidget):
         super().__init__(parent)
         self.segmentation = None
         self.state = None
+        self.read_only = False
         self.list = QListWidget()
         self.add_button = QPushButton("Add")
         self.delete_button = QPushButton("Delete")
@@ -207,13 +208,21 @@ class SegmentPanel(QWidget):
         if self.segmentation.segments[sid].visible != visible:
             self.segmentation.update_segment(sid, visible=visible)
 
+    def set_read_only(self, on: bool) -> None:
+        """Lock adding, deleting, renaming, coding and colouring segments (a role that does
+        not save label versions); opacity and display stay, they only change the view."""
+        self.read_only = bool(on)
+        self._refresh_editors()
+
     def _refresh_editors(self) -> None:
         sid = self.active_segment_id
         editors = (self.name_edit, self.category_edit, self.type_edit, self.opacity_slider,
                    self.mode_box, self.delete_button, self.color_button)
+        changes_labels = (self.name_edit, self.category_edit, self.type_edit,
+                          self.delete_button, self.color_button)
         for w in editors:
-            w.setEnabled(sid is not None)
-        self.add_button.setEnabled(self.segmentation is not None)
+            w.setEnabled(sid is not None and not (self.read_only and w in changes_labels))
+        self.add_button.setEnabled(self.segmentation is not None and not self.read_only)
         if sid is None:
             return
         seg = self.segmentation.segments[sid]
