@@ -77,6 +77,7 @@ def main(argv=None) -> int:
     from compliance.workspace import Workspace
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("annotrace-soak")
     counts = {"wheel": 0, "hover": 0, "strokes": 0, "undo": 0, "saves": 0, "opens": 0}
 
     def send_mouse(view, kind, pos, button=Qt.NoButton, buttons=Qt.NoButton):
