@@ -196,22 +196,26 @@ def agreement_workspace(s, cases: list[str], save_staple: bool = False,
 
 
 # -- model outputs ----------------------------------------------------------------------------
-def run_model_outputs(s, model: str, case_ids, registry_path=None) -> list[str]:
+def run_model_outputs(s, model: str, case_ids, registry_path=None, runnable=None,
+                      progress=None) -> list[str]:
     """Run ``model`` on the cases that have no stored output of it yet; store the outputs.
 
     Case-level confidence = the proposal's mean confidence over its labelled voxels (1.0 for
     an empty proposal, which then carries no risk of a wrong contour); uncertainty = mean
-    voxel entropy (bits) of the confidence map. Imports torch on first use.
+    voxel entropy (bits) of the confidence map. ``runnable``: the model loaded already
+    (the viewer's runs in a child process); else it is loaded here, importing torch.
+    ``progress(done, total)`` after each case.
     """
     from models.proposal import decode_confidence
     from models.quality.ranking import entropy_score
     from models.run import _spec
 
-    todo = [c for c in case_ids if s.model_output(c, model) is None]
+    todo = [c for c in case_ids if s.model_output_stamp(c, model) is None]
     if not todo:
         return []
-    runnable = _spec(model, registry_path).load()
-    for case_id in todo:
+    if runnable is None:
+        runnable = _spec(model, registry_path).load()
+    for n, case_id in enumerate(todo, 1):
         data = s.open_case(case_id)
         p = runnable.propose(data.array, data.affine_lps)
         conf = p.summary()["case"]["mean_confidence"]
@@ -219,6 +223,8 @@ def run_model_outputs(s, model: str, case_ids, registry_path=None) -> list[str]:
                              1.0 if conf is None else float(conf),
                              entropy_score(decode_confidence(p.confidence)), p.weights_sha256,
                              {seg.value: seg.name for seg in p.segments})
+        if progress is not None:
+            progress(n, len(todo))
     return todo
 
 
@@ -409,7 +415,8 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
         # storing an empty ranking would make it the latest one and blank the worklist's
         # rank column (a misspelt model id, or every case labelled already)
         raise QualityWorkspaceError(f"model {model!r} has no stored output on an unlabelled "
-                                    "case (rank --run-model stores them)")
+                                    "case (run it on them first: rank --run-model, or "
+                                    "Quality > Rank's option)")
     if method == "committee" and not members:
         raise QualityWorkspaceError("the committee method needs at least one other model "
                                     "(--with MODEL)")

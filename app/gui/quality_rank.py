@@ -1,6 +1,8 @@
 """Quality > "Rank unlabelled cases…": active-learning ranks for the worklist, from the GUI.
 
-The study lead picks a model (one with stored outputs on the unlabelled cases) and a method:
+The study lead picks a model and a method; by default the model first runs on the new cases
+that have no stored output of it (in the dialog's child process, stored as
+``annotrace rank --run-model`` does), so a pool nobody proposed on can be ranked from here:
 
 * ``disagreement`` runs the model on three augmented views of every unlabelled case
   (:mod:`models.tta`) and ranks by how differently it segments them -- minutes on a CPU;
@@ -23,7 +25,8 @@ from __future__ import annotations
 
 import importlib
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QPushButton,
+                               QVBoxLayout)
 
 from app.gui.job_dialog import JobDialog
 from app.gui.quality_dashboard import _ops
@@ -107,6 +110,11 @@ class RankDialog(JobDialog):
         form.addRow("Model", self.model_box)
         form.addRow("Method", self.method_box)
         form.addRow("Compare with", self.member_box)
+        self.run_new = QCheckBox("First run the model on new cases without an output")
+        self.run_new.setChecked(True)
+        self.run_new.setToolTip("Cases nobody has labelled or proposed on yet: the model "
+                                "proposes on each (stored, audited) so that it can be ranked")
+        form.addRow("", self.run_new)
         self.ranked = QLabel("")
         self.ranked.setWordWrap(True)
         self.run_button = QPushButton("Rank")
@@ -145,25 +153,40 @@ class RankDialog(JobDialog):
         if method == "committee" and not members[0]:
             self.status.setText("Name the other model of the committee")
             return
+        run_new = self.run_new.isChecked()
         loaded = {}
-        if method in ("disagreement", "committee"):
+        if method in ("disagreement", "committee") or run_new:
             from app.gui.proposal_process import ProposalProcess
+            from models.errors import ModelError
+            from models.run import _spec
 
+            if run_new:
+                try:
+                    _spec(model)
+                except ModelError as exc:  # a model id with stored outputs only can't run
+                    self.error = str(exc)
+                    self.status.setText(f"Could not rank: {exc}")
+                    return
             self.status.setText("Loading the model…")
             for name in WORKER_MODULES:
                 importlib.import_module(name)
             self._close_process()
             self._process = ProposalProcess()
-            loaded = _process_models(self._process,
-                                     [model] if method == "disagreement" else members)
+            loaded = _process_models(self._process, ([model] if run_new
+                                                     or method == "disagreement" else [])
+                                     + (members if method == "committee" else []))
         self.result, self.error = None, None
         self.run_button.setEnabled(False)
         self.status.setText(f"Ranking the unlabelled cases of {model}…")
 
         def work(post):
-            from app.cli.quality_ws import rank_workspace
+            from app.cli.quality_ws import rank_workspace, run_model_outputs
 
             try:
+                if run_new:
+                    new = [c["case_id"] for c in ops.list_cases() if c["state"] == "new"]
+                    run_model_outputs(ops, model, new, runnable=loaded[model],
+                                      progress=lambda d, t: post("progress", (d, t, "run")))
                 out = rank_workspace(ops, model, method=method, members=members, loaded=loaded,
                                      progress=lambda d, t: post("progress", (d, t)))
             except Exception as exc:  # noqa: BLE001 - shown in the dialog as one line
@@ -174,8 +197,11 @@ class RankDialog(JobDialog):
         self._start_job(work, "quality-rank")
 
     def _job_progress(self, payload) -> None:
-        done, total = payload
-        self.status.setText(f"Scored {done} of {total} case(s)…")
+        done, total = payload[:2]
+        if payload[2:] == ("run",):
+            self.status.setText(f"Proposed on {done} of {total} new case(s)…")
+        else:
+            self.status.setText(f"Scored {done} of {total} case(s)…")
 
     def _job_ended(self, kind, payload) -> None:
         self.run_button.setEnabled(True)

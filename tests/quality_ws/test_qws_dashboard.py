@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from qws_common import MODEL, PASSWORDS, add_proposal_readings
+from qws_common import MODEL, PASSWORDS, SHAPE, add_proposal_readings
 from qws_flow import full_flow
 
 from app.cli.main import main
@@ -149,25 +149,18 @@ def test_readers_worklist_follows_the_leads_ranking(scenario, qtbot, tmp_path):
 
 
 def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, tmp_path):
-    """Quality > Rank unlabelled cases…: brainmask-unet's outputs on the pool cases, ranked
-    by disagreement in the background; the worklist's rank column follows."""
+    """Quality > Rank unlabelled cases…: brainmask-unet first proposes on the new cases
+    (nobody ran it on them), then they are ranked by disagreement in the background; the
+    worklist's rank column follows."""
     from PySide6.QtCore import QSettings
 
     from app.gui.mainwindow import MainWindow
     from app.gui.quality_dashboard import install_quality_dashboard
     from app.gui.workspace import WorkspaceController
-    from compliance.qualitystore import quality_ops
     from models.run import _spec
 
     ws, ids, pw = scenario
     model = "brainmask-unet"
-    runnable = _spec(model).load(device="cpu")
-    s = quality_ops(Workspace.open(ws).login("rev", PASSWORDS["rev"]))
-    for cid in ids["pool"]:
-        data = s.open_case(cid)
-        s.store_model_output(cid, model, runnable.propose(data.array, data.affine_lps).labels,
-                             0.9)
-    s.logout()
     window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
     qtbot.addWidget(window)
     actions = install_quality_dashboard(window)
@@ -180,17 +173,31 @@ def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, 
         assert actions["rank"].isEnabled()
         actions["rank"].trigger()
         dlg = window.quality_rank_dialog
+        assert dlg.run_new.isChecked()  # by default the model first runs on new cases
         dlg.model_box.setEditText("no-such-model")
+        dlg.run()  # refused at once, in one line: there is nothing to run
+        assert not dlg.busy() and dlg.result is None
+        assert dlg.status.text().startswith("Could not rank: no-such-model: no such model")
+        dlg.run_new.setChecked(False)
+        dlg.model_box.setEditText(model)  # nobody stored its outputs: nothing to rank
         dlg.run()
         qtbot.waitUntil(lambda: not dlg.busy() and not dlg._timer.isActive(), timeout=60000)
-        assert dlg.result is None and "Could not rank: model 'no-such-model' has no stored " \
+        assert dlg.result is None and "Could not rank: model 'brainmask-unet' has no stored " \
             "output on an unlabelled case" in dlg.status.text()
-        dlg.model_box.setEditText(model)
+        dlg.run_new.setChecked(True)
         assert dlg.method_box.currentData() == "disagreement"
+        seen = []
         dlg.run()
         assert not dlg.run_button.isEnabled()
-        qtbot.waitUntil(lambda: dlg.result is not None or dlg.error is not None, timeout=600_000)
+        qtbot.waitUntil(lambda: seen.append(dlg.status.text()) or dlg.result is not None
+                        or dlg.error is not None, timeout=600_000)
         assert dlg.error is None, dlg.error
+        assert any(t.startswith("Proposed on ") and t.endswith(" new case(s)…") for t in seen)
+        sha = _spec(model).weights_sha256
+        stored = controller.session
+        for cid in ids["pool"]:  # proposed in the child process, stored like rank --run-model
+            meta, labels = stored.model_output(cid, model)
+            assert meta["weights_sha256"] == sha and labels.shape == SHAPE
         ranked = dlg.result["cases"]
         assert dlg.result["method"] == "disagreement" and len(ranked) == len(ids["pool"])
         assert ranked[0]["case"] in dlg.ranked.text()
