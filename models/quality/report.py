@@ -136,7 +136,13 @@ def _plot_reliance(ax, data) -> None:
                 label=f"{name[:14]} kept")
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # whole cases only: with one or two cases matplotlib's own ticks read 0.975, 1.025
+    most = max(len(r["shares"]) for r in readers.values())
+    if most <= 12:
+        ax.set_xticks(list(range(1, most + 1)))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0.5, most + 0.5)
     ax.set_xlabel("reader's cases, oldest first")
     ax.set_ylabel("Dice to proposal / share kept")
     ax.set_ylim(0, 1.05)

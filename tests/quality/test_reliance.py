@@ -85,3 +85,17 @@ def test_reader_summary_orders_cases_by_time_and_compares_halves():
     assert ann["earlier_dice"] == pytest.approx(0.8) and ann["later_dice"] == pytest.approx(
         (0.9995 + 1.0) / 2)  # case 2 has no stored proposal: its half has one Dice
     assert out["ben"]["earlier"] is None and out["ben"]["cases"] == 1  # too few to compare
+
+
+@pytest.mark.parametrize("cases", [1, 2, 7])
+def test_reliance_plot_counts_whole_cases(cases):
+    # one reader with a single case had ticks 0.95 .. 1.05 on "reader's cases"
+    from models.quality.report import _figure, _plot_reliance
+
+    fig, ax = _figure()
+    _plot_reliance(ax, {"reliance": {"readers": {"ann": {
+        "shares": [1.0] * cases, "dices": [0.9] * cases}}}})
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert min(ticks) >= 1 and max(ticks) <= cases
