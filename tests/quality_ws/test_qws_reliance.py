@@ -95,14 +95,15 @@ def test_a_session_reads_each_version_once_until_its_output_changes(readings):
     assert reads >= 5
     again = reliance_workspace(rev)  # a dashboard refresh: nothing changed, nothing decrypted
     assert again == first and opened() == reads
+    ann_s = login(rev.ws, "ann")
     cids = rev.model_output_cases(MODEL_ID)
-    rev.store_model_output(cids[0], MODEL_ID, output, 0.9, 0.1, "ef" * 32, {1: "brain"})
+    untouched = next(c for c in cids  # the case ann left exactly as proposed
+                     if np.array_equal(ann_s.load_labels(c)[1].layers[0] > 0, output > 0))
+    replaced = next(c for c in cids if c != untouched)
+    rev.store_model_output(replaced, MODEL_ID, output, 0.9, 0.1, "ef" * 32, {1: "brain"})
     ann = reliance_workspace(rev)["readers"]["ann"]  # a replaced output is compared no more
     assert ann["cases"] == 4 and ann["known"] == 3 and opened() > reads
     reads, as_proposed = opened(), ann["as_proposed"]
-    ann_s = login(rev.ws, "ann")
-    untouched = next(c for c in cids[1:]  # a case ann left exactly as proposed
-                     if np.array_equal(ann_s.load_labels(c)[1].layers[0] > 0, output > 0))
     read_with_proposal(ann_s, untouched, output, edit=_shave)  # a new version of ann's
     ann = reliance_workspace(rev)["readers"]["ann"]
     assert ann["cases"] == 4 and ann["as_proposed"] == as_proposed - 1
