@@ -595,11 +595,13 @@ def drift_status(s, model: str | None = None) -> dict:
 def _stored_proposal(s, case_id: str, model_id: str, digest: str, model: str | None):
     """The stored output that produced an accepted proposal: ``(meta, map)`` or None.
 
-    Looked up under ``model`` (a reference the caller names) or the source's model id; an
-    output made since by other weights (it is overwritten by each new proposal) is not the
-    one that was accepted and is not used.
+    Looked up under ``model`` (a reference the caller names), the source's model id, or that
+    id without its version (``brainmask-unet@1`` -> ``brainmask-unet``: the viewer keeps a
+    proposal under the name the user chose, :func:`output_refs`); an output made since by
+    other weights (it is overwritten by each new proposal) is not the one that was accepted
+    and is not used.
     """
-    for ref in dict.fromkeys(r for r in (model, model_id) if r):
+    for ref in output_refs(model, model_id):
         out = s.model_output(case_id, ref)
         if out is None:
             continue
@@ -607,6 +609,13 @@ def _stored_proposal(s, case_id: str, model_id: str, digest: str, model: str | N
         if not stored or not digest or stored == digest:
             return out
     return None
+
+
+def output_refs(model: str | None, model_id: str) -> tuple[str, ...]:
+    """The references a stored output of the proposal source ``model_id`` may be kept under:
+    the one the caller names, the id itself, and the id without its ``@version``."""
+    base = model_id.rsplit("@", 1)[0] if model_id and "@" in model_id else None
+    return tuple(dict.fromkeys(r for r in (model, model_id, base) if r))
 
 
 def reliance_workspace(s, model: str | None = None) -> dict:
@@ -665,7 +674,7 @@ def _reliance_row(s, cid: str, name: str, meta: dict, model: str | None) -> tupl
     prov = np.asarray(labels.provenance)
     code = max(sources, key=lambda c: int(np.count_nonzero(labelled & (prov == c))))
     model_id, digest = source_model(sources[code])
-    refs = tuple(dict.fromkeys(r for r in (model, model_id) if r))
+    refs = output_refs(model, model_id)
     stamps = _output_stamps(s, cid, refs)
     proposal = compared = None
     out = _stored_proposal(s, cid, model_id, digest, model)

@@ -142,3 +142,27 @@ def test_report_shows_the_reliance_plot_and_numbers(readings):
     pngs = render_plots(data)
     assert set(pngs) == {"dice", "coverage", "agreement", "drift", "reliance"}
     assert pngs["reliance"] != render_plots({})["reliance"]  # drawn, not "no data"
+
+
+def test_a_proposal_kept_under_the_models_name_is_compared(scenario):
+    """The viewer keeps a proposal under the name the user picked (``sphere-unet``) while
+    the accepted voxels' provenance names the versioned id (``sphere-unet@2``): the
+    reliance still finds the output (same weights) and compares the reading with it."""
+    from compliance.qualitystore import labelset_from_map
+
+    ws_path, _, _ = scenario
+    ws = Workspace.open(ws_path)
+    ann, rev = login(ws, "ann"), login(ws, "rev")
+    output = sphere(radius=7.0).astype(np.uint8)
+    cid = ann.import_case(image(200), np.diag([*SPACING_IJK, 1.0]), modality="MR")
+    rev.store_model_output(cid, MODEL_ID, output, 0.9, 0.1, SHA, {1: "brain"})
+    kept = _shave(output.astype(bool)).astype(np.uint8)
+    ann.save_labels(cid, labelset_from_map(kept, f"model:{MODEL_ID}@2@sha256:{SHA}",
+                                           names={1: "brain"}))
+    ann_row = reliance_workspace(rev)["readers"]["ann"]
+    assert ann_row["cases"] == 1 and ann_row["known"] == 1
+    assert ann_row["dice_to_proposal"] == pytest.approx(
+        2 * kept.sum() / (kept.sum() + output.sum()))
+    # other weights under that name are not the accepted proposal
+    rev.store_model_output(cid, MODEL_ID, output, 0.9, 0.1, "ef" * 32, {1: "brain"})
+    assert reliance_workspace(rev)["readers"]["ann"]["known"] == 0
