@@ -67,14 +67,12 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
-    from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
+    from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
     from PySide6.QtGui import QMouseEvent, QWheelEvent
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from app.gui.application import build_window
-    from app.gui.workspace import WorkspaceController
-    from compliance.workspace import Workspace
+    from app.gui.workspace_start import window_logged_in
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("annotrace-soak")
@@ -89,13 +87,8 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         cases = build(Path(tmp) / "ws")
-        ws = Workspace.open(Path(tmp) / "ws")
-        window = build_window(None, settings=QSettings(str(Path(tmp) / "s.ini"),
-                                                       QSettings.IniFormat))
-        window.resize(1500, 800)
-        window.show()
-        ctl = WorkspaceController(window, ws.login("ann", PASSWORDS["ann"]), ws.root)
-        window.attach_workspace(ctl)
+        window, ctl = window_logged_in(Path(tmp) / "ws", "ann", PASSWORDS["ann"],
+                                       Path(tmp) / "s.ini")
         edit = window.edit_controller
         start_refs, t0 = refs(), time.perf_counter()
         rss_first = None

@@ -51,23 +51,16 @@ def build_workspace(root: Path) -> str:
 
 
 def main(out: str) -> int:
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.gui.application import build_window
-    from app.gui.workspace import WorkspaceController
-    from compliance.workspace import Workspace
+    from app.gui.workspace_start import window_logged_in
 
     app = QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
         cid = build_workspace(Path(tmp) / "ws")
-        ws = Workspace.open(Path(tmp) / "ws")
-        window = build_window(None, settings=QSettings(str(Path(tmp) / "s.ini"),
-                                                       QSettings.IniFormat))
-        window.resize(1500, 720)
-        window.show()
-        controller = WorkspaceController(window, ws.login("rev", PASSWORDS["rev"]), ws.root)
-        window.attach_workspace(controller)
+        window, controller = window_logged_in(Path(tmp) / "ws", "rev", PASSWORDS["rev"],
+                                              Path(tmp) / "s.ini", size=(1500, 720))
 
         def open_case():
             controller.open_case(cid)

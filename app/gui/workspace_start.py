@@ -11,6 +11,28 @@ from app.settings import SettingsError, site_security_policy
 from compliance.errors import ComplianceError
 
 
+def window_logged_in(root, user: str, password: str, settings_path,
+                     size=(1500, 800)) -> tuple:
+    """A shown main window (every feature installed) attached to the workspace at ``root``
+    as ``user``, without the login dialog: for scripts (screenshots, soak runs).
+
+    Returns ``(window, controller)``; the caller detaches the workspace when done.
+    """
+    from PySide6.QtCore import QSettings
+
+    from app.gui.application import build_window
+    from app.gui.workspace import WorkspaceController
+    from compliance.workspace import Workspace
+
+    ws = Workspace.open(Path(root))
+    window = build_window(None, settings=QSettings(str(settings_path), QSettings.IniFormat))
+    window.resize(*size)
+    window.show()
+    controller = WorkspaceController(window, ws.login(user, password), ws.root)
+    window.attach_workspace(controller)
+    return window, controller
+
+
 def open_workspace_interactive(window, path, kdf=None) -> "WorkspaceController | None":
     """Open (or, for a new/empty folder, create) the workspace at ``path``, ask for a login
     and attach the controller to ``window``. None when cancelled or refused.
