@@ -70,9 +70,12 @@ class WorklistPanel(QWidget):
     def set_cases(self, cases: list[dict], extra_columns: dict | None = None,
                   current: str | None = None, unsaved=()) -> None:
         """Fill the table; ``unsaved`` case ids are marked (a journal waits for them)."""
-        columns = dict(BASE_COLUMNS)
+        columns = {k: f for k, f in BASE_COLUMNS.items() if k != "imported"}
         for name, fn in (extra_columns or {}).items():
             columns[name] = fn
+        # the import time last: the extra columns (rank, spot check) stay in sight of a
+        # narrow worklist, where the long timestamp pushed them out of view
+        columns["imported"] = BASE_COLUMNS["imported"]
         self.cases, self.columns, self.unsaved = list(cases), list(columns), set(unsaved)
         sort_col = self.table.horizontalHeader().sortIndicatorSection()
         order = self.table.horizontalHeader().sortIndicatorOrder()

@@ -133,6 +133,8 @@ def test_worklist_sorts_and_takes_extra_columns(make_window, attach, workspace):
     ctl.refresh_worklist()
     wl = ctl.worklist
     assert wl.value(second, "rank") == 1 and wl.value(first, "rank") == 2
+    # the extra column comes before the long import time, in sight of a narrow worklist
+    assert wl.columns[-2:] == ["rank", "imported"] and wl.columns[0] == "case"
     col = wl.columns.index("rank")
     wl.table.sortByColumn(col, Qt.DescendingOrder)
     assert wl.table.item(0, 0).text() == first
