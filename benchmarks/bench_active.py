@@ -4,6 +4,7 @@
         [--pool 28] [--test 12] [--steps 150] [--budgets 1 2 3 4 6 8] [--repeats 3] \
         [--random-repeats 5] [--hard-share 0.25] [--shift invert] [--severity 0.3 1.0] \
         [--gain 0.5 0.75 0.9] [--no-replay] [--mix 0.5] [--norm-pool] [--wise 0.5] \
+        [--pseudo-pool] \
         [--compare-scores] [--learnability] [--single]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
@@ -46,6 +47,8 @@ for the ranking, ``--random-repeats`` draws for random, each with new picks). Ea
 batch holds one patch of the labelled cases and one of the network's own training data
 (Colin27's left hemisphere with the original augmentation): rehearsal, without which 150 steps
 on one contrast-inverted case collapsed the network (``--no-replay`` gives the earlier runs).
+``--pseudo-pool`` rehearses on the unlabelled pool instead: its cases the committee agrees
+on, labelled by the pretrained network's own segmentation (the same for both strategies).
 ``--norm-pool`` then re-estimates the batch-norm statistics on the unlabelled pool (no labels;
 fine-tuning with batches of two patches leaves statistics of whatever the last labelled
 cases were), ``--wise A`` pulls the weights back towards the pretrained ones first.
@@ -195,7 +198,10 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float =
     """A copy of ``base_net`` trained ``steps`` steps on batches of two patches: both from
     the labelled cases, or (``replay`` = the original training data) one from them and one
     from the training data with the original recipe's augmentation -- rehearsal, so a
-    network fine-tuned on one case of a new domain does not forget its old one."""
+    network fine-tuned on one case of a new domain does not forget its old one.
+    ``replay`` may also be a list of network-grid ``(image, label)`` pairs: pool cases with
+    the pretrained network's own segmentation as label (``--pseudo-pool``), cropped like
+    the labelled ones."""
     import torch
     from monai.transforms import Compose, RandFlipd, RandSpatialCropd, SpatialPadd
 
@@ -222,7 +228,10 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float =
         n_new = 2 if replay is None else 1
         items = [crop({"image": tensors[i][0], "label": tensors[i][1]})
                  for i in rng.integers(0, len(tensors), size=n_new)]
-        if replay is not None:
+        if isinstance(replay, list):  # pseudo-labelled pool cases (``--pseudo-pool``)
+            image, label = replay[int(rng.integers(0, len(replay)))]
+            items.append(crop({"image": image, "label": label}))
+        elif replay is not None:
             items.append(augment({"image": replay[0], "label": replay[1]}))
         return (torch.stack([torch.as_tensor(d["image"]) for d in items]),
                 torch.stack([torch.as_tensor(d["label"]) for d in items]).long())
@@ -493,6 +502,11 @@ def main() -> int:
     ap.add_argument("--wise", type=float, default=None, metavar="A",
                     help="after fine-tuning, interpolate the weights: A * tuned + (1 - A) * "
                          "pretrained")
+    ap.add_argument("--pseudo-pool", action="store_true",
+                    help="rehearse on the unlabelled pool instead of the network's own "
+                         "training data: the pool cases the committee agrees on (disagreement "
+                         "at or below its median), labelled by the pretrained network's own "
+                         "segmentation; a labelled pick replaces its pseudo-label")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--random-repeats", type=int, default=None,
                     help="random draws per budget (default: --repeats)")
@@ -556,6 +570,14 @@ def main() -> int:
         f"{np.mean(base_cases[~hard_test]):.3f}]" if hard_test.any() else ""), flush=True)
     if not args.replay:
         replay = None
+    pseudo = {}
+    if args.pseudo_pool:
+        agree = scores if args.score == "committee" else committee_scores(pool, probs, affine)
+        keep = [i for i, a in enumerate(agree) if a <= float(np.median(agree))]
+        pseudo = {i: network_tensors(pool[i][0], probs[i] > 0.5, affine) for i in keep}
+        print(f"rehearsal: {len(keep)} pool cases the committee agrees on, pseudo-labelled "
+              f"(shifted among them: {sum(pool_hard[i] for i in keep)}; their pretrained "
+              f"Dice mean {np.mean([pool_dice[i] for i in keep]):.3f})")
     print("first picks: " + " ".join(f"{i}{'*' if pool_hard[i] else ''}"
                                      for i in order[:max(args.budgets)])
           + "  (* = shifted domain)")
@@ -590,7 +612,9 @@ def main() -> int:
     def run(picks, seed) -> dict:
         """Test Dice per case of the network fine-tuned on ``picks``, per variant (the
         re-estimation of the statistics comes after the plain network is tested)."""
-        net = recipe(base, [tensors[i] for i in picks], seed, replay, args, pool_images,
+        rehearse = ([pseudo[i] for i in sorted(pseudo) if i not in set(picks)]
+                    if pseudo else replay)
+        net = recipe(base, [tensors[i] for i in picks], seed, rehearse, args, pool_images,
                      norm=False)
         out = {"": test_dices(net, test, affine)}
         if args.norm_pool:
