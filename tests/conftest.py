@@ -11,6 +11,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "app" / "demo"
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +24,6 @@ def _collect_cycles_between_tests():
 
     if not gc.isenabled():
         gc.collect()
-DEMO = REPO / "app" / "demo"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""``annotrace calibrate FILE.csv`` (or ``--csv FILE``): the TBAL auto-accept threshold from validated units.
+"""``annotrace calibrate FILE.csv`` (or ``--csv FILE``): the TBAL auto-accept threshold from
+validated units.
 
 The CSV holds human-validated units, ``unit,confidence,dice`` with a header. The workspace
 form ``annotrace calibrate WS --model ID --task T`` reads the validated units from the

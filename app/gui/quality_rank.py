@@ -172,9 +172,8 @@ class RankDialog(JobDialog):
                 importlib.import_module(name)
             self._close_process()
             self._process = ProposalProcess()
-            loaded = _process_models(self._process, ([model] if run_new
-                                                     or method == "disagreement" else [])
-                                     + (members if method == "committee" else []))
+            runs = [model] if run_new or method == "disagreement" else []
+            loaded = _process_models(self._process, runs + members)
         self.result, self.error = None, None
         self.run_button.setEnabled(False)
         self.status.setText(f"Ranking the unlabelled cases of {model}…")

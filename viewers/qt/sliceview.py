@@ -204,6 +204,11 @@ class SliceView(NavigationMixin, QWidget):
         """Whether the top and bottom orientation letters move a line inwards: in a narrow
         view the centred letter would run into the slice number (top left) or the
         window/level (bottom right)."""
+        return self._text_layout()[2]
+
+    def _text_layout(self) -> tuple[str, str, dict[str, bool], int]:
+        """The corner texts, :meth:`letters_moved_inwards` and the line height (one pass
+        over the font metrics per paint)."""
         info, window_text = self._corner_texts()
         plain = QFontMetrics(self.font())
         bold_font = QFont(self.font())
@@ -211,18 +216,17 @@ class SliceView(NavigationMixin, QWidget):
         bold = QFontMetrics(bold_font)
         m, w, gap = 4, self.width(), plain.horizontalAdvance("  ")
         letters = self.slice_geometry.letters
-        return {"top": w / 2 - bold.horizontalAdvance(letters["top"]) / 2
-                < m + plain.horizontalAdvance(info) + gap,
-                "bottom": w / 2 + bold.horizontalAdvance(letters["bottom"]) / 2
-                > w - m - plain.horizontalAdvance(window_text) - gap}
+        moved = {"top": w / 2 - bold.horizontalAdvance(letters["top"]) / 2
+                 < m + plain.horizontalAdvance(info) + gap,
+                 "bottom": w / 2 + bold.horizontalAdvance(letters["bottom"]) / 2
+                 > w - m - plain.horizontalAdvance(window_text) - gap}
+        return info, window_text, moved, plain.height()
 
     def _paint_text(self, painter: QPainter) -> None:
         g = self.slice_geometry
         w, h, m = self.width(), self.height(), 4
         box = QRectF(m, m, w - 2 * m, h - 2 * m)
-        info, window_text = self._corner_texts()
-        line = QFontMetrics(self.font()).height()
-        moved = self.letters_moved_inwards()
+        info, window_text, moved, line = self._text_layout()
         font = QFont(self.font())
         font.setBold(True)
         painter.setFont(font)
