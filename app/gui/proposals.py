@@ -146,7 +146,9 @@ class SummaryPanel(QWidget):
             self.title.setText("No proposal")
             return
         s = layer.summary()
-        state = " (rejected)" if layer.rejected else ""
+        done = not layer.rejected and s["case"]["voxels"] == 0
+        state = " (rejected)" if layer.rejected else (
+            " (accepted: nothing left to review)" if done else "")
         self.title.setText(f"{layer.model_id}{state}\nweights sha256 {layer.weights_sha256[:12]}…"
                            f"\nlow confidence: < {layer.low_threshold:.2f}")
 
@@ -157,7 +159,9 @@ class SummaryPanel(QWidget):
             return QTreeWidgetItem([name, str(d["voxels"]), f"{d['volume_ml']:.1f}", mean, low])
 
         for name, d in s["segments"].items():
-            self.tree.addTopLevelItem(row(name, d))
+            # a segment accepted in full has nothing left to review: no row of zeros
+            if d["voxels"] or layer.rejected:
+                self.tree.addTopLevelItem(row(name, d))
         self.tree.addTopLevelItem(row("case (proposed)", s["case"]))
         for c in range(5):
             self.tree.resizeColumnToContents(c)
@@ -561,7 +565,8 @@ class ProposalController(QObject):
         for name in ("accept_all", "accept_slice"):
             self.actions[name].setEnabled(pending)
         self.segment_menu.setEnabled(pending)
-        self.actions["reject"].setEnabled(has)
+        # once every proposed voxel is accepted there is nothing left to reject
+        self.actions["reject"].setEnabled(pending)
         self.propose_menu.setEnabled(not running)
         self.actions["cancel"].setEnabled(running)
 

@@ -116,8 +116,15 @@ def test_accept_slice_segment_reject_and_undo(qtbot, tmp_path):
     ctl.accept("segment", "brain")
     assert int(seg.mask(brain.segment_id).sum()) == total and not layer.labels.any()
     assert not ctl.actions["accept_all"].isEnabled()
+    # accepted in full: the panel says so, lists no row of zeros, and Reject is off
+    assert "nothing left to review" in ctl.panel.title.text()
+    assert [ctl.panel.tree.topLevelItem(i).text(0)
+            for i in range(ctl.panel.tree.topLevelItemCount())] == ["case (proposed)"]
+    assert not ctl.actions["reject"].isEnabled()
     window.edit_controller.undo()
     window.edit_controller.undo()
+    assert ctl.actions["reject"].isEnabled()
+    assert "nothing left" not in ctl.panel.title.text()
     assert not seg.segments and int(np.count_nonzero(layer.labels)) == total
     ctl.actions["reject"].trigger()
     assert layer.rejected and not ctl.actions["accept_all"].isEnabled()
