@@ -4,7 +4,7 @@
         [--pool 28] [--test 12] [--steps 150] [--budgets 1 2 3 4 6 8] [--repeats 3] \
         [--random-repeats 5] [--hard-share 0.25] [--shift invert] [--severity 0.3 1.0] \
         [--gain 0.5 0.75 0.9] [--no-replay] [--mix 0.5] [--norm-pool] [--wise 0.5] \
-        [--pseudo-pool] \
+        [--pseudo-pool] [--anchor 3] \
         [--compare-scores] [--learnability] [--single]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
@@ -194,14 +194,17 @@ def training_data():
 
 
 def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float = 1e-3,
-              freeze_norm: bool = False, only: tuple[str, ...] = ()):
+              freeze_norm: bool = False, only: tuple[str, ...] = (),
+              anchor: float = 0.0):
     """A copy of ``base_net`` trained ``steps`` steps on batches of two patches: both from
     the labelled cases, or (``replay`` = the original training data) one from them and one
     from the training data with the original recipe's augmentation -- rehearsal, so a
     network fine-tuned on one case of a new domain does not forget its old one.
     ``replay`` may also be a list of network-grid ``(image, label)`` pairs: pool cases with
     the pretrained network's own segmentation as label (``--pseudo-pool``), cropped like
-    the labelled ones."""
+    the labelled ones. ``anchor`` (``--anchor``) adds
+    ``anchor * sum((w - w_pretrained)^2)`` to the loss (L2-SP, Li et al. 2018): the
+    weights may move only as far as the labelled cases pay for."""
     import torch
     from monai.transforms import Compose, RandFlipd, RandSpatialCropd, SpatialPadd
 
@@ -236,7 +239,16 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float =
         return (torch.stack([torch.as_tensor(d["image"]) for d in items]),
                 torch.stack([torch.as_tensor(d["label"]) for d in items]).long())
 
-    train_segmentation(net, sample, steps, lr=lr, seed=seed, freeze_norm=freeze_norm)
+    penalty = None
+    if anchor:
+        start = [p.detach().clone() for p in net.parameters()]
+
+        def penalty(network):
+            return anchor * sum(((p - p0) ** 2).sum()
+                                for p, p0 in zip(network.parameters(), start))
+
+    train_segmentation(net, sample, steps, lr=lr, seed=seed, freeze_norm=freeze_norm,
+                       penalty=penalty)
     return net
 
 
@@ -284,7 +296,7 @@ def recipe(base, labelled, seed: int, replay, args, pool_images, norm: bool | No
     labelled tensors, then optionally :func:`interpolate` (``--wise``) and
     :func:`recalibrate_norm` on the unlabelled pool (``--norm-pool``)."""
     net = fine_tune(base, labelled, args.steps, seed, replay, args.lr, args.freeze_norm,
-                    tuple(args.only))
+                    tuple(args.only), anchor=args.anchor)
     if args.wise is not None:
         net = interpolate(base, net, args.wise)
     if args.norm_pool if norm is None else norm:
@@ -507,6 +519,8 @@ def main() -> int:
                          "training data: the pool cases the committee agrees on (disagreement "
                          "at or below its median), labelled by the pretrained network's own "
                          "segmentation; a labelled pick replaces its pseudo-label")
+    ap.add_argument("--anchor", type=float, default=0.0, metavar="A",
+                    help="L2-SP: add A * sum((w - w_pretrained)^2) to the fine-tuning loss")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--random-repeats", type=int, default=None,
                     help="random draws per budget (default: --repeats)")

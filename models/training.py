@@ -28,7 +28,8 @@ class TrainResult:
 def train_segmentation(network, sample_batch: Callable, steps: int, lr: float = 3e-3,
                        validate: Callable | None = None, validate_every: int = 100,
                        progress: Callable | None = None, seed: int = 0,
-                       freeze_norm: bool = False) -> TrainResult:
+                       freeze_norm: bool = False,
+                       penalty: Callable | None = None) -> TrainResult:
     """Train ``network`` with Dice + cross-entropy and Adam (cosine learning-rate decay).
 
     Parameters
@@ -47,6 +48,10 @@ def train_segmentation(network, sample_batch: Callable, steps: int, lr: float = 
         Keep batch-norm layers in eval mode (their running statistics fixed, their affine
         weights still trained): for fine-tuning with batches of one or two patches, whose
         statistics would otherwise overwrite those learnt from the whole training set.
+    penalty : callable, optional
+        ``penalty(network) -> scalar tensor`` added to the loss each step (e.g. an L2 pull
+        towards pretrained weights when fine-tuning on a few cases); the recorded losses
+        exclude it.
     """
     import torch
     from monai.losses import DiceCELoss
@@ -66,7 +71,7 @@ def train_segmentation(network, sample_batch: Callable, steps: int, lr: float = 
         images, labels = sample_batch(step)
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(network(images), labels)
-        loss.backward()
+        (loss if penalty is None else loss + penalty(network)).backward()
         optimizer.step()
         schedule.step()
         result.losses.append(float(loss.detach()))

@@ -83,3 +83,35 @@ def test_freeze_norm_keeps_batch_norm_statistics_and_still_trains():
     assert any(not torch.equal(w, m.weight) for w, m in zip(weights, norms))
     train_segmentation(net, lambda step: (x, y), steps=1, lr=1e-2)
     assert any(not torch.equal(a, m.running_mean) for a, m in zip(before, norms))
+
+
+def test_train_segmentation_penalty_holds_weights_back():
+    """A penalty pulling towards the starting weights (L2-SP) shortens the distance the
+    weights travel; the recorded losses are the segmentation loss alone."""
+    import torch
+    from monai.networks.nets import UNet
+
+    from models.training import train_segmentation
+
+    x = torch.rand(2, 1, 8, 8, 8)
+    y = (x > 0.5).long()
+
+    def travelled(penalty_weight):
+        torch.manual_seed(0)
+        net = UNet(3, 1, 2, channels=(4, 8), strides=(2,), num_res_units=0, norm="batch")
+        start = [p.detach().clone() for p in net.parameters()]
+
+        def pull(network):
+            return penalty_weight * sum(((p - p0) ** 2).sum()
+                                        for p, p0 in zip(network.parameters(), start))
+
+        result = train_segmentation(net, lambda step: (x, y), steps=30, lr=1e-2, seed=0,
+                                    penalty=pull if penalty_weight else None)
+        distance = float(sum(((p.detach() - p0) ** 2).sum()
+                             for p, p0 in zip(net.parameters(), start)))
+        return distance, result.losses
+
+    free, free_losses = travelled(0.0)
+    held, held_losses = travelled(100.0)
+    assert held < 0.5 * free
+    assert free_losses[0] == held_losses[0]  # the first loss, before any step, has no penalty
