@@ -4,7 +4,7 @@
         [--pool 28] [--test 12] [--steps 150] [--budgets 1 2 3 4 6 8] [--repeats 3] \
         [--random-repeats 5] [--hard-share 0.25] [--shift invert] [--severity 0.3 1.0] \
         [--gain 0.5 0.75 0.9] [--no-replay] [--mix 0.5] [--norm-pool] [--wise 0.5] \
-        [--pseudo-pool] [--anchor 3] \
+        [--pseudo-pool] [--anchor 3] [--initial 4] \
         [--compare-scores] [--learnability] [--single]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
@@ -239,16 +239,13 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float =
         return (torch.stack([torch.as_tensor(d["image"]) for d in items]),
                 torch.stack([torch.as_tensor(d["label"]) for d in items]).long())
 
-    penalty = None
-    if anchor:
-        start = [p.detach().clone() for p in net.parameters()]
+    start = [p.detach().clone() for p in net.parameters()]
 
-        def penalty(network):
-            return anchor * sum(((p - p0) ** 2).sum()
-                                for p, p0 in zip(network.parameters(), start))
+    def pull(network):
+        return anchor * sum(((p - p0) ** 2).sum() for p, p0 in zip(network.parameters(), start))
 
     train_segmentation(net, sample, steps, lr=lr, seed=seed, freeze_norm=freeze_norm,
-                       penalty=penalty)
+                       penalty=pull if anchor else None)
     return net
 
 
@@ -331,6 +328,15 @@ def mixed_order(order, n_pool: int, mix: float, seed: int) -> list[int]:
     return picked
 
 
+def random_picks(initial: list[int], n_pool: int, budget: int, seed: int) -> list[int]:
+    """The cases random selection has labelled at ``budget``: the ``initial`` ones (shared
+    with the ranking), then ``budget`` more drawn from the rest of the pool by ``seed``
+    (the same draw grows with the budget)."""
+    rest = [i for i in range(n_pool) if i not in initial]
+    return list(initial) + [rest[i] for i in
+                            np.random.default_rng(seed).permutation(len(rest))[:budget]]
+
+
 def embeddings(net, tensors, replay):
     """The bottleneck embedding of each pool case and of the network's training data (for
     the core-set ranking, :mod:`models.embedding`)."""
@@ -341,19 +347,25 @@ def embeddings(net, tensors, replay):
             [network_embedding(net, replay[0][None], inferer())])
 
 
-def committee_scores(pool, probs, affine, member: str = "deepbet") -> list[float]:
-    """Query by committee: 1 - Dice between brainmask-unet's segmentation of each case and
-    another model's (``member``, by default deepbet, trained elsewhere on other data). Two
-    independently trained models agree where both know the domain."""
-    from models.quality.ranking import label_disagreement
+def member_segmentations(pool, affine, member: str = "deepbet") -> list[np.ndarray]:
+    """Another model's segmentation of each pool case (``member``, by default deepbet,
+    trained elsewhere on other data): the second voice of :func:`committee_scores`."""
     from models.run import _spec
 
     other = _spec(member).load(device="cpu")
-    out = []
-    for (x, _), p in zip(pool, probs):
-        theirs = np.asarray(other.propose(x, affine).labels) > 0
-        out.append(label_disagreement(np.stack([p > 0.5, theirs]).astype(np.uint8)))
-    return out
+    return [np.asarray(other.propose(x, affine).labels) > 0 for x, _ in pool]
+
+
+def committee_scores(pool, probs, affine, member: str = "deepbet",
+                     theirs: list | None = None) -> list[float]:
+    """Query by committee: 1 - Dice between brainmask-unet's segmentation of each case and
+    another model's (``theirs``, else :func:`member_segmentations`). Two independently
+    trained models agree where both know the domain."""
+    from models.quality.ranking import label_disagreement
+
+    theirs = member_segmentations(pool, affine, member) if theirs is None else theirs
+    return [label_disagreement(np.stack([p > 0.5, t]).astype(np.uint8))
+            for p, t in zip(probs, theirs)]
 
 
 def compare_scores(runner, pool, probs, pool_hard, affine, tensors, replay) -> int:
@@ -519,6 +531,11 @@ def main() -> int:
                          "training data: the pool cases the committee agrees on (disagreement "
                          "at or below its median), labelled by the pretrained network's own "
                          "segmentation; a labelled pick replaces its pseudo-label")
+    ap.add_argument("--initial", type=int, default=0, metavar="K",
+                    help="K pool cases drawn at random are labelled first for both "
+                         "strategies (the usual active-learning start); the ranking is then "
+                         "computed with the model fine-tuned on them, and the gains are "
+                         "measured from that model")
     ap.add_argument("--anchor", type=float, default=0.0, metavar="A",
                     help="L2-SP: add A * sum((w - w_pretrained)^2) to the fine-tuning loss")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -550,8 +567,11 @@ def main() -> int:
                             args)
     if args.compare_scores:
         return compare_scores(runner, pool, probs, pool_hard, affine, tensors, replay)
+    theirs = None
+    if args.score == "committee" or args.pseudo_pool:
+        theirs = member_segmentations(pool, affine)
     if args.score == "committee":
-        scores = committee_scores(pool, probs, affine)
+        scores = committee_scores(pool, probs, affine, theirs=theirs)
     elif args.score in ("tta", "disagreement"):
         score = variance_score if args.score == "tta" else disagreement_score
         scores = [score(tta_probabilities(runner, x, affine, p)) for (x, _), p
@@ -586,14 +606,43 @@ def main() -> int:
         replay = None
     pseudo = {}
     if args.pseudo_pool:
-        agree = scores if args.score == "committee" else committee_scores(pool, probs, affine)
+        agree = (scores if args.score == "committee"
+                 else committee_scores(pool, probs, affine, theirs=theirs))
         keep = [i for i, a in enumerate(agree) if a <= float(np.median(agree))]
         pseudo = {i: network_tensors(pool[i][0], probs[i] > 0.5, affine) for i in keep}
         print(f"rehearsal: {len(keep)} pool cases the committee agrees on, pseudo-labelled "
               f"(shifted among them: {sum(pool_hard[i] for i in keep)}; their pretrained "
               f"Dice mean {np.mean([pool_dice[i] for i in keep]):.3f})")
+    initial: list[int] = []
+    if args.initial:
+        # The usual protocol of active learning: both strategies start from the same labelled
+        # cases drawn at random, and the ranking is computed with the model adapted to them.
+        initial = [int(i) for i in
+                   np.random.default_rng(1000 + args.seed).permutation(len(pool))[:args.initial]]
+        start = recipe(base, [tensors[i] for i in initial], 0,
+                       [pseudo[i] for i in sorted(pseudo) if i not in initial] if pseudo
+                       else replay, args, [t[0] for t in tensors], norm=False)
+        start_runner = BrainmaskUNet(spec=None, network=start, device="cpu")
+        start_probs = [start_runner.probability(x, affine) for x, _ in pool]
+        if args.score == "committee":
+            scores = committee_scores(pool, start_probs, affine, theirs=theirs)
+        elif args.score == "entropy":
+            scores = [entropy_score(p) for p in start_probs]
+        else:
+            raise SystemExit("--initial takes --score committee or entropy")
+        ranked = [i for i in rank_cases(scores) if i not in initial]
+        order = initial + ranked
+        start_cases = test_dices(start, test, affine)
+        print("initial labelled cases (both strategies): "
+              + " ".join(f"{i}{'*' if pool_hard[i] else ''}" for i in initial)
+              + f"; test Dice after them {start_cases.mean():.4f}"
+              + (f" [shifted {np.mean(start_cases[hard_test]):.3f}, others "
+                 f"{np.mean(start_cases[~hard_test]):.3f}]" if hard_test.any() else "")
+              + "; the budgets below count the cases labelled after them", flush=True)
+        baseline = float(start_cases.mean())
     print("first picks: " + " ".join(f"{i}{'*' if pool_hard[i] else ''}"
-                                     for i in order[:max(args.budgets)])
+                                     for i in order[len(initial):len(initial)
+                                                    + max(args.budgets)])
           + "  (* = shifted domain)")
     pool_images = [t[0] for t in tensors]
     if args.norm_pool or args.wise is not None:
@@ -637,8 +686,9 @@ def main() -> int:
 
     for b in args.budgets:
         # Both strategies are repeated over training seeds; random also over its picks.
-        runs = {"uncertainty": [run(orders[s][:b], s) for s in range(args.repeats)],
-                "random": [run(np.random.default_rng(100 + s).permutation(len(pool))[:b], s)
+        runs = {"uncertainty": [run(orders[s][:len(initial) + b], s)
+                                for s in range(args.repeats)],
+                "random": [run(random_picks(initial, len(pool), b, 100 + s), s)
                            for s in range(args.random_repeats or args.repeats)]}
         for name, per_seed in runs.items():
             for v in variants:
@@ -662,6 +712,10 @@ def main() -> int:
         print(f"target test Dice {label}: "
               + ", ".join(f"{k} {show(n)}" for k, n in need.items())
               + f" -> {verdict(f'uncertainty{variants[-1]}', n_al, n_rand)}")
+        if initial and n_al is not None and n_rand is not None:
+            k = len(initial)  # the stricter count: the initial cases were labelled too
+            print(f"    counting the {k} initial cases: {k + n_al} against {k + n_rand} -> "
+                  + verdict(f"uncertainty{variants[-1]}", k + n_al, k + n_rand))
     return 0
 
 

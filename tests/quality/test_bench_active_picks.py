@@ -10,7 +10,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from bench_active import _thick_slices, mixed_order, verdict  # noqa: E402
+from bench_active import _thick_slices, mixed_order, random_picks, verdict  # noqa: E402
 
 
 def test_mixed_order_alternates_random_and_ranked_picks_without_repeats():
@@ -78,3 +78,15 @@ def test_verdict_says_fewer_more_or_which_side_did_not_reach_the_target():
     assert verdict("ranked", None, 1) == "ranked does not reach it; random does with 1"
     assert verdict("ranked", 3, None) == "ranked reaches it with 3; random does not"
     assert verdict("ranked", None, None) == "neither reaches it"
+
+
+def test_random_picks_start_from_the_initial_cases_and_grow_with_the_budget():
+    initial = [5, 2]
+    picks = [random_picks(initial, 12, b, seed=100) for b in (0, 1, 3, 10)]
+    assert picks[0] == [5, 2]
+    for small, large in zip(picks, picks[1:]):
+        assert large[:len(small)] == small  # a larger budget keeps the smaller one's cases
+    assert sorted(picks[-1]) == list(range(12))  # every case once: no repeats
+    # without an initial set it is the plain draw of the earlier runs (docs/quality.md)
+    assert random_picks([], 12, 4, seed=100) == [
+        int(i) for i in np.random.default_rng(100).permutation(12)[:4]]
