@@ -17,6 +17,7 @@ when every segment is.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -618,6 +619,11 @@ def output_refs(model: str | None, model_id: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r for r in (model, model_id, base) if r))
 
 
+#: each logged-in session's reliance rows (:func:`reliance_workspace`), keyed by the session
+#: object so that they go with it at logout and never outlive the login that read them
+_RELIANCE_ROWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def reliance_workspace(s, model: str | None = None) -> dict:
     """Per-reader statistics of how much readers keep and change accepted proposals.
 
@@ -636,7 +642,7 @@ def reliance_workspace(s, model: str | None = None) -> dict:
     # with is replaced: a session computes each row once and checks the output's file stamp,
     # so a dashboard refresh reads only what changed since instead of decrypting (and
     # auditing) every reader's version of every case again.
-    cache = _session_of(s).__dict__.setdefault("_reliance_rows", {})
+    cache = _RELIANCE_ROWS.setdefault(_session_of(s), {})
     for case in s.list_cases():
         cid = case["case_id"]
         for name, meta in reader_versions(s, cid).items():

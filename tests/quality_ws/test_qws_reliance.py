@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 import numpy as np
 import pytest
@@ -108,6 +110,18 @@ def test_a_session_reads_each_version_once_until_its_output_changes(readings):
     ann = reliance_workspace(rev)["readers"]["ann"]
     assert ann["cases"] == 4 and ann["as_proposed"] == as_proposed - 1
     assert opened() == reads + 1  # only the new version was read
+    # the rows belong to the login that read them: another login of the same reader reads
+    # every version again, and the first session's rows go with it
+    from app.cli.quality_ws import _RELIANCE_ROWS
+
+    again_s = login(rev.ws, "rev")
+    assert reliance_workspace(again_s)["readers"]["ann"] == ann and opened() > reads + 1
+    assert again_s in _RELIANCE_ROWS and rev in _RELIANCE_ROWS
+    gone = weakref.ref(again_s)
+    again_s.logout()
+    del again_s
+    gc.collect()
+    assert gone() is None  # the cache does not keep a logged-out session alive
 
 
 def test_cli_reliance_text_json_and_errors(readings, capsys, tmp_path):
