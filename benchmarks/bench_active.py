@@ -52,6 +52,11 @@ on, labelled by the pretrained network's own segmentation (the same for both str
 ``--norm-pool`` then re-estimates the batch-norm statistics on the unlabelled pool (no labels;
 fine-tuning with batches of two patches leaves statistics of whatever the last labelled
 cases were), ``--wise A`` pulls the weights back towards the pretrained ones first.
+``--anchor A`` adds an L2 pull towards the pretrained weights to the fine-tuning loss
+(L2-SP). ``--initial K`` follows the usual active-learning protocol: K pool cases drawn at
+random are labelled first for both strategies, the ranking is computed with the network
+fine-tuned on them, the gains are measured from that network, and the verdict is given both
+for the cases picked after them and counting them too.
 Scored by mean Dice on the held-out test cases. Reported: test Dice per budget and strategy,
 and the labelled cases each strategy needs to reach target Dice values -- absolute
 (``--targets``) and relative (``--gain``: the pretrained test Dice plus that share of the gain
