@@ -72,6 +72,8 @@ class ProposalLayer:
             raise ValueError(f"labels {self.labels.shape} and confidence {self.confidence.shape} "
                              "must share one grid")
         self.segments = tuple(segments)
+        #: voxels the model proposed (accepting takes them out of :attr:`labels`; this stays)
+        self.proposed_voxels = int(np.count_nonzero(self.labels))
         self.model_id, self.weights_sha256 = str(model_id), str(weights_sha256)
         self.spacing_mm = tuple(float(s) for s in spacing_mm)
         self.rejected = False

@@ -146,9 +146,14 @@ class SummaryPanel(QWidget):
             self.title.setText("No proposal")
             return
         s = layer.summary()
-        done = not layer.rejected and s["case"]["voxels"] == 0
-        state = " (rejected)" if layer.rejected else (
-            " (accepted: nothing left to review)" if done else "")
+        if layer.rejected:
+            state = " (rejected)"
+        elif not layer.proposed_voxels:
+            state = " (empty: the model proposed nothing)"
+        elif not s["case"]["voxels"]:
+            state = " (accepted: nothing left to review)"
+        else:
+            state = ""
         self.title.setText(f"{layer.model_id}{state}\nweights sha256 {layer.weights_sha256[:12]}…"
                            f"\nlow confidence: < {layer.low_threshold:.2f}")
 

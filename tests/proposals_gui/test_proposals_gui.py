@@ -133,6 +133,23 @@ def test_accept_slice_segment_reject_and_undo(qtbot, tmp_path):
     assert not layer.rejected and ctl.actions["accept_all"].isEnabled()
 
 
+def test_an_empty_proposal_is_not_called_accepted(qtbot, tmp_path):
+    window, ctl = make_window(qtbot, tmp_path, colin_crop(32))
+
+    def nothing(model, image, affine, progress=None, **kw):
+        proposal = fake_proposal(window.volume)
+        proposal.labels[...] = 0
+        return proposal
+
+    ctl.propose_fn = nothing
+    ctl.propose("fake")
+    _wait_done(qtbot, ctl)
+    assert ctl.layer.proposed_voxels == 0
+    assert "the model proposed nothing" in ctl.panel.title.text()
+    assert "accepted" not in ctl.panel.title.text()
+    assert not ctl.actions["accept_all"].isEnabled() and not ctl.actions["reject"].isEnabled()
+
+
 def test_cancel_and_failure_keep_the_window_usable(qtbot, tmp_path):
     window, ctl = make_window(qtbot, tmp_path, colin_crop(32))
     started = []
