@@ -47,15 +47,14 @@ def register(subparsers) -> None:
 
 def run_workspace(args) -> int:
     from app.cli.output import print_json
-    from app.cli.quality_ws import autolabel_workspace, open_ws, run_model_outputs
+    from app.cli.quality_ws import autolabel_workspace, new_cases, open_ws, run_model_outputs
 
     if args.pool or args.csv or args.calibration or not args.model:
         raise QualityCliError(f"{args.workspace}: the workspace form needs --model ID (the "
                               "calibration stored by annotrace calibrate WS; no --pool/--csv)")
     with open_ws(args, args.workspace) as s:
         if args.run_model:
-            cases = [c["case_id"] for c in s.list_cases() if c["state"] == "new"]
-            run_model_outputs(s, args.model, cases)
+            run_model_outputs(s, args.model, new_cases(s))
         out = autolabel_workspace(s, args.model, args.batch)
     if args.json:
         print_json(out)

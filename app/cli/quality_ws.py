@@ -239,6 +239,12 @@ def _unit_dice(output_map: np.ndarray, human_masks: dict[int, np.ndarray]) -> fl
     return min(dice(output_map == v, human_masks.get(v, empty)) for v in values)
 
 
+def new_cases(s) -> list[str]:
+    """Cases with no label version at all, whether a model has proposed on them or not
+    (what ``--run-model`` and the rank dialog run the model on)."""
+    return [c["case_id"] for c in s.list_cases() if c["state"] == "new"]
+
+
 def unlabelled_cases(s, model: str) -> list[str]:
     """Cases with a stored output of ``model`` and no label version at all (the pool)."""
     return [c for c in s.model_output_cases(model)

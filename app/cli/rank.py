@@ -59,7 +59,7 @@ def register(subparsers) -> None:
 
 def run_workspace(args) -> int:
     from app.cli.output import print_json
-    from app.cli.quality_ws import open_ws, rank_workspace, run_model_outputs
+    from app.cli.quality_ws import new_cases, open_ws, rank_workspace, run_model_outputs
 
     if not args.model:
         raise QualityCliError(f"{args.path}: the workspace form needs --model ID")
@@ -72,8 +72,7 @@ def run_workspace(args) -> int:
                               "--with is for --method committee only")
     with open_ws(args, args.path) as s:
         if args.run_model:
-            cases = [c["case_id"] for c in s.list_cases() if c["state"] == "new"]
-            run_model_outputs(s, args.model, cases)
+            run_model_outputs(s, args.model, new_cases(s))
         out = rank_workspace(s, args.model, method=args.method, members=args.members)
     if args.top is not None:
         out["cases"] = out["cases"][: max(0, args.top)]

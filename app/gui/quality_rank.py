@@ -179,12 +179,11 @@ class RankDialog(JobDialog):
         self.status.setText(f"Ranking the unlabelled cases of {model}…")
 
         def work(post):
-            from app.cli.quality_ws import rank_workspace, run_model_outputs
+            from app.cli.quality_ws import new_cases, rank_workspace, run_model_outputs
 
             try:
                 if run_new:
-                    new = [c["case_id"] for c in ops.list_cases() if c["state"] == "new"]
-                    run_model_outputs(ops, model, new, runnable=loaded[model],
+                    run_model_outputs(ops, model, new_cases(ops), runnable=loaded[model],
                                       progress=lambda d, t: post("progress", (d, t, "run")))
                 out = rank_workspace(ops, model, method=method, members=members, loaded=loaded,
                                      progress=lambda d, t: post("progress", (d, t)))
