@@ -4,7 +4,7 @@
         [--pool 28] [--test 12] [--steps 150] [--budgets 1 2 3 4 6 8] [--repeats 3] \
         [--random-repeats 5] [--hard-share 0.25] [--shift invert] [--severity 0.3 1.0] \
         [--gain 0.5 0.75 0.9] [--no-replay] [--mix 0.5] [--norm-pool] [--wise 0.5] \
-        [--pseudo-pool] [--anchor 3] [--initial 4] \
+        [--pseudo-pool] [--anchor 3] [--initial 4] [--steps-per-case 38] \
         [--compare-scores] [--learnability] [--single]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
@@ -53,7 +53,8 @@ on, labelled by the pretrained network's own segmentation (the same for both str
 fine-tuning with batches of two patches leaves statistics of whatever the last labelled
 cases were), ``--wise A`` pulls the weights back towards the pretrained ones first.
 ``--anchor A`` adds an L2 pull towards the pretrained weights to the fine-tuning loss
-(L2-SP). ``--initial K`` follows the usual active-learning protocol: K pool cases drawn at
+(L2-SP). ``--steps-per-case N`` fine-tunes for N steps per labelled case instead of a fixed
+number. ``--initial K`` follows the usual active-learning protocol: K pool cases drawn at
 random are labelled first for both strategies, the ranking is computed with the network
 fine-tuned on them, the gains are measured from that network, and the verdict is given both
 for the cases picked after them and counting them too.
@@ -293,11 +294,19 @@ def interpolate(base_net, tuned_net, alpha: float):
     return net.eval()
 
 
+def training_steps(steps: int, per_case: int | None, n_labelled: int) -> int:
+    """Fine-tuning steps for ``n_labelled`` cases: ``steps`` for every run, or with
+    ``--steps-per-case`` ``per_case`` for each labelled case, so a case added to the set
+    does not take its steps from the cases already there."""
+    return steps if per_case is None else per_case * n_labelled
+
+
 def recipe(base, labelled, seed: int, replay, args, pool_images, norm: bool | None = None):
     """The benchmark's fine-tuning recipe as the arguments set it: :func:`fine_tune` on the
     labelled tensors, then optionally :func:`interpolate` (``--wise``) and
     :func:`recalibrate_norm` on the unlabelled pool (``--norm-pool``)."""
-    net = fine_tune(base, labelled, args.steps, seed, replay, args.lr, args.freeze_norm,
+    steps = training_steps(args.steps, args.steps_per_case, len(labelled))
+    net = fine_tune(base, labelled, steps, seed, replay, args.lr, args.freeze_norm,
                     tuple(args.only), anchor=args.anchor)
     if args.wise is not None:
         net = interpolate(base, net, args.wise)
@@ -543,6 +552,9 @@ def main() -> int:
                          "measured from that model")
     ap.add_argument("--anchor", type=float, default=0.0, metavar="A",
                     help="L2-SP: add A * sum((w - w_pretrained)^2) to the fine-tuning loss")
+    ap.add_argument("--steps-per-case", type=int, default=None, metavar="N",
+                    help="fine-tune for N steps per labelled case instead of --steps for "
+                         "every run (the initial cases included)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--random-repeats", type=int, default=None,
                     help="random draws per budget (default: --repeats)")
@@ -649,6 +661,11 @@ def main() -> int:
                                      for i in order[len(initial):len(initial)
                                                     + max(args.budgets)])
           + "  (* = shifted domain)")
+    if args.steps_per_case is not None:
+        print(f"fine-tuning: {args.steps_per_case} steps per labelled case "
+              + ", ".join(f"({len(initial) + b} cases: "
+                          f"{training_steps(args.steps, args.steps_per_case, len(initial) + b)})"
+                          for b in args.budgets))
     pool_images = [t[0] for t in tensors]
     if args.norm_pool or args.wise is not None:
         steps = ([f"weights {args.wise} of the way from the pretrained ones"]

@@ -90,3 +90,10 @@ def test_random_picks_start_from_the_initial_cases_and_grow_with_the_budget():
     # without an initial set it is the plain draw of the earlier runs (docs/quality.md)
     assert random_picks([], 12, 4, seed=100) == [
         int(i) for i in np.random.default_rng(100).permutation(12)[:4]]
+
+
+def test_training_steps_are_fixed_or_grow_with_the_labelled_cases():
+    from bench_active import training_steps
+
+    assert [training_steps(150, None, n) for n in (1, 4, 12)] == [150, 150, 150]
+    assert [training_steps(150, 38, n) for n in (4, 5, 12)] == [152, 190, 456]

@@ -219,6 +219,39 @@ def test_rank_orders_unlabelled_by_uncertainty(scenario, capsys):
     s.logout()
 
 
+def test_rank_run_model_proposes_on_the_new_cases_only_and_once(scenario, capsys):
+    """``rank --run-model``: the real brainmask-unet proposes on the cases with no label
+    version (the pool), each output is stored with the weights' hash and audited, the
+    ranking covers exactly those cases, and a second run proposes on nothing again."""
+    from qws_common import PASSWORDS
+
+    from models.run import _spec
+
+    ws, ids, pw = scenario
+    model = "brainmask-unet"
+    rep = run_json(capsys, "rank", ws, "--model", model, "--run-model", *auth(pw))
+    assert sorted(r["case"] for r in rep["cases"]) == sorted(ids["pool"])
+    scores = [r["score"] for r in rep["cases"]]
+    assert scores == sorted(scores, reverse=True)
+    sha = _spec(model).weights_sha256
+    with Workspace.open(ws).login("rev", PASSWORDS["rev"]) as s:
+        assert sorted(s.model_output_cases(model)) == sorted(ids["pool"])
+        for cid in ids["pool"]:
+            meta, labels = s.model_output(cid, model)
+            assert meta["weights_sha256"] == sha and meta["by"] == s.user_id
+            assert labels.shape == s.open_case(cid).array.shape
+            assert meta["uncertainty"] == pytest.approx(
+                {r["case"]: r["score"] for r in rep["cases"]}[cid])
+        stamps = {cid: s.model_output_stamp(cid, model) for cid in ids["pool"]}
+    stored = [e for e in audit_actions(ws) if e["action"] == "quality.model_output"
+              and e["details"]["model_id"] == model]
+    assert sorted(o for e in stored for o in e["objects"]) == sorted(ids["pool"])
+    again = run_json(capsys, "rank", ws, "--model", model, "--run-model", *auth(pw))
+    assert again["cases"] == rep["cases"]
+    with Workspace.open(ws).login("rev", PASSWORDS["rev"]) as s:
+        assert {cid: s.model_output_stamp(cid, model) for cid in ids["pool"]} == stamps
+
+
 def test_file_forms_still_work(tmp_path, capsys):
     csv = tmp_path / "val.csv"
     csv.write_text("unit,confidence,dice\n" + "".join(f"u{i},0.9,0.95\n" for i in range(10)))
