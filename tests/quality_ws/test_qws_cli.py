@@ -233,6 +233,7 @@ def test_rank_run_model_proposes_on_the_new_cases_only_and_once(scenario, capsys
     assert sorted(r["case"] for r in rep["cases"]) == sorted(ids["pool"])
     scores = [r["score"] for r in rep["cases"]]
     assert scores == sorted(scores, reverse=True)
+    score_of = {r["case"]: r["score"] for r in rep["cases"]}
     sha = _spec(model).weights_sha256
     with Workspace.open(ws).login("rev", PASSWORDS["rev"]) as s:
         assert sorted(s.model_output_cases(model)) == sorted(ids["pool"])
@@ -240,8 +241,7 @@ def test_rank_run_model_proposes_on_the_new_cases_only_and_once(scenario, capsys
             meta, labels = s.model_output(cid, model)
             assert meta["weights_sha256"] == sha and meta["by"] == s.user_id
             assert labels.shape == s.open_case(cid).array.shape
-            assert meta["uncertainty"] == pytest.approx(
-                {r["case"]: r["score"] for r in rep["cases"]}[cid])
+            assert meta["uncertainty"] == pytest.approx(score_of[cid])
         stamps = {cid: s.model_output_stamp(cid, model) for cid in ids["pool"]}
     stored = [e for e in audit_actions(ws) if e["action"] == "quality.model_output"
               and e["details"]["model_id"] == model]
