@@ -4,7 +4,7 @@
         [--pool 28] [--test 12] [--steps 150] [--budgets 1 2 3 4 6 8] [--repeats 3] \
         [--random-repeats 5] [--hard-share 0.25] [--shift invert] [--severity 0.3 1.0] \
         [--gain 0.5 0.75 0.9] [--no-replay] [--mix 0.5] [--norm-pool] [--wise 0.5] \
-        [--pseudo-pool] [--anchor 3] [--initial 4] [--steps-per-case 38] \
+        [--pseudo-pool] [--anchor 3] [--initial 4] [--steps-per-case 38] [--ema 0.98] \
         [--compare-scores] [--learnability] [--single]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
@@ -201,7 +201,7 @@ def training_data():
 
 def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float = 1e-3,
               freeze_norm: bool = False, only: tuple[str, ...] = (),
-              anchor: float = 0.0):
+              anchor: float = 0.0, ema: float | None = None):
     """A copy of ``base_net`` trained ``steps`` steps on batches of two patches: both from
     the labelled cases, or (``replay`` = the original training data) one from them and one
     from the training data with the original recipe's augmentation -- rehearsal, so a
@@ -210,7 +210,10 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float =
     the pretrained network's own segmentation as label (``--pseudo-pool``), cropped like
     the labelled ones. ``anchor`` (``--anchor``) adds
     ``anchor * sum((w - w_pretrained)^2)`` to the loss (L2-SP, Li et al. 2018): the
-    weights may move only as far as the labelled cases pay for."""
+    weights may move only as far as the labelled cases pay for. ``ema`` (``--ema``) returns
+    the exponential moving average of the weights and batch-norm statistics over the steps
+    (decay ``ema`` per step; torch's ``AveragedModel``) instead of the last step's: the last
+    few batches of two patches then move the result less, so training seeds differ less."""
     import torch
     from monai.transforms import Compose, RandFlipd, RandSpatialCropd, SpatialPadd
 
@@ -250,9 +253,23 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float =
     def pull(network):
         return anchor * sum(((p - p0) ** 2).sum() for p, p0 in zip(network.parameters(), start))
 
+    averaged = None
+    if ema is not None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
+
+    def average(done, total, stage):
+        averaged.update_parameters(net)
+
     train_segmentation(net, sample, steps, lr=lr, seed=seed, freeze_norm=freeze_norm,
-                       penalty=pull if anchor else None)
-    return net
+                       penalty=pull if anchor else None,
+                       progress=average if averaged is not None else None)
+    if averaged is None:
+        return net
+    out = averaged.module
+    out.eval()
+    return out
 
 
 def recalibrate_norm(net, images, seed: int, crops: int = 4, batch: int = 8):
@@ -307,7 +324,7 @@ def recipe(base, labelled, seed: int, replay, args, pool_images, norm: bool | No
     :func:`recalibrate_norm` on the unlabelled pool (``--norm-pool``)."""
     steps = training_steps(args.steps, args.steps_per_case, len(labelled))
     net = fine_tune(base, labelled, steps, seed, replay, args.lr, args.freeze_norm,
-                    tuple(args.only), anchor=args.anchor)
+                    tuple(args.only), anchor=args.anchor, ema=args.ema)
     if args.wise is not None:
         net = interpolate(base, net, args.wise)
     if args.norm_pool if norm is None else norm:
@@ -555,6 +572,10 @@ def main() -> int:
     ap.add_argument("--steps-per-case", type=int, default=None, metavar="N",
                     help="fine-tune for N steps per labelled case instead of --steps for "
                          "every run (the initial cases included)")
+    ap.add_argument("--ema", type=float, default=None, metavar="D",
+                    help="keep the exponential moving average of the weights over the "
+                         "fine-tuning steps (decay D per step, e.g. 0.98) instead of the last "
+                         "step's, for a steadier result from seed to seed")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--random-repeats", type=int, default=None,
                     help="random draws per budget (default: --repeats)")

@@ -97,3 +97,25 @@ def test_training_steps_are_fixed_or_grow_with_the_labelled_cases():
 
     assert [training_steps(150, None, n) for n in (1, 4, 12)] == [150, 150, 150]
     assert [training_steps(150, 38, n) for n in (4, 5, 12)] == [152, 190, 456]
+
+
+def test_fine_tune_ema_averages_the_weights_over_the_steps():
+    import torch
+    from bench_active import PATCH, fine_tune
+
+    torch.manual_seed(0)
+    base = torch.nn.Sequential(torch.nn.Conv3d(1, 2, 1), torch.nn.BatchNorm3d(2))
+    image = torch.rand(1, *PATCH)
+    cases = [(image, (image > 0.5).float())]
+    plain = fine_tune(base, cases, 4, seed=0, lr=0.05).state_dict()
+    # decay 0 keeps only the last step: the plain result, statistics included
+    last = fine_tune(base, cases, 4, seed=0, lr=0.05, ema=0.0).state_dict()
+    for key, value in plain.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(last[key], value)
+    # decay 1 never moves from the first step's weights: far behind the last step
+    slow = fine_tune(base, cases, 4, seed=0, lr=0.05, ema=1.0)
+    first = fine_tune(base, cases, 1, seed=0, lr=0.05).state_dict()
+    torch.testing.assert_close(slow.state_dict()["0.weight"], first["0.weight"])
+    assert not torch.allclose(slow.state_dict()["0.weight"], plain["0.weight"])
+    assert not slow.training
