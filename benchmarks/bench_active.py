@@ -253,23 +253,17 @@ def fine_tune(base_net, tensors, steps: int, seed: int, replay=None, lr: float =
     def pull(network):
         return anchor * sum(((p - p0) ** 2).sum() for p, p0 in zip(network.parameters(), start))
 
-    averaged = None
+    averaged = progress = None
     if ema is not None:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
         averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True)
-
-    def average(done, total, stage):
-        averaged.update_parameters(net)
-
+        progress = lambda done, total, stage: averaged.update_parameters(net)  # noqa: E731
     train_segmentation(net, sample, steps, lr=lr, seed=seed, freeze_norm=freeze_norm,
-                       penalty=pull if anchor else None,
-                       progress=average if averaged is not None else None)
+                       penalty=pull if anchor else None, progress=progress)
     if averaged is None:
         return net
-    out = averaged.module
-    out.eval()
-    return out
+    return averaged.module.eval()
 
 
 def recalibrate_norm(net, images, seed: int, crops: int = 4, batch: int = 8):
@@ -573,9 +567,10 @@ def main() -> int:
                     help="fine-tune for N steps per labelled case instead of --steps for "
                          "every run (the initial cases included)")
     ap.add_argument("--ema", type=float, default=None, metavar="D",
-                    help="keep the exponential moving average of the weights over the "
-                         "fine-tuning steps (decay D per step, e.g. 0.98) instead of the last "
-                         "step's, for a steadier result from seed to seed")
+                    help="keep the exponential moving average of the weights and batch-norm "
+                         "statistics over the fine-tuning steps (decay D per step, e.g. "
+                         "0.98) instead of the last step's, for a steadier result from seed "
+                         "to seed")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--random-repeats", type=int, default=None,
                     help="random draws per budget (default: --repeats)")
