@@ -5,7 +5,7 @@
         [--random-repeats 5] [--hard-share 0.25] [--shift invert] [--severity 0.3 1.0] \
         [--gain 0.5 0.75 0.9] [--no-replay] [--mix 0.5] [--norm-pool] [--wise 0.5] \
         [--pseudo-pool] [--anchor 3] [--initial 4] [--steps-per-case 38] [--ema 0.98] \
-        [--compare-scores] [--learnability] [--single]
+        [--iterative] [--power 1] [--compare-scores] [--learnability] [--single]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
 contrast changes and noise as benchmarks/tbal_pool.py, severity drawn from ``--severity``),
@@ -362,6 +362,30 @@ def random_picks(initial: list[int], n_pool: int, budget: int, seed: int) -> lis
                             np.random.default_rng(seed).permutation(len(rest))[:budget]]
 
 
+def next_picks(picks: list[int], scores, n_more: int) -> list[int]:
+    """One round of iterative active learning: ``picks`` (already labelled, in the order
+    they were labelled) and the ``n_more`` cases of the highest ``scores`` among the rest
+    (scores of every pool case, computed with the network trained on ``picks``)."""
+    ranked = [i for i in rank_cases(list(scores)) if i not in set(picks)]
+    return list(picks) + ranked[:n_more]
+
+
+def power_order(scores, initial: list[int], beta: float, seed: int) -> list[int]:
+    """Power sampling (stochastic batch acquisition, Kirsch et al. 2023; the noising of
+    ClaSP PE, Lüth, Traub et al. 2026): the ``initial`` cases, then every other pool case in
+    an order drawn without replacement, each next case with probability proportional to
+    ``score ** beta`` among those left. ``beta`` 0 is random selection; a large ``beta``
+    approaches the ranking's top picks. Drawing rather than taking the top keeps a batch
+    from being all of one kind when the highest scores all come from one domain."""
+    rng = np.random.default_rng(seed)
+    left = [i for i in range(len(scores)) if i not in set(initial)]
+    weights = np.maximum(np.asarray(scores, dtype=float)[left], 1e-12) ** beta
+    # Gumbel top-k: sorting log-weights plus Gumbel noise is a draw without replacement
+    # proportional to the weights (the same as drawing one case at a time).
+    keys = np.log(weights) + rng.gumbel(size=len(left))
+    return list(initial) + [left[k] for k in np.argsort(-keys, kind="stable")]
+
+
 def embeddings(net, tensors, replay):
     """The bottleneck embedding of each pool case and of the network's training data (for
     the core-set ranking, :mod:`models.embedding`)."""
@@ -393,19 +417,35 @@ def committee_scores(pool, probs, affine, member: str = "deepbet",
             for p, t in zip(probs, theirs)]
 
 
+def member_accuracy(theirs, pool, pool_hard, member: str = "deepbet") -> str:
+    """The committee's other member's own Dice on the pool, shifted cases and others apart:
+    where it is wrong too, the committee's disagreement stays high on those cases however
+    well brainmask-unet has learnt them."""
+    d = np.array([dice(t, y) for t, (_, y) in zip(theirs, pool)])
+    hard = np.array(pool_hard, dtype=bool)
+    line = f"{member} pool Dice median {np.median(d):.3f}"
+    if hard.any():
+        line += (f" [shifted {np.median(d[hard]):.3f} ({d[hard].min():.3f}..{d[hard].max():.3f})"
+                 f", others {np.median(d[~hard]):.3f} ({d[~hard].min():.3f}.."
+                 f"{d[~hard].max():.3f})]")
+    return line
+
+
 def compare_scores(runner, pool, probs, pool_hard, affine, tensors, replay) -> int:
     """Print, for each score, its correlation with the pretrained Dice and the shifted cases
     among its first picks (as many as the pool holds)."""
     pool_dice = [dice(p > 0.5, y) for p, (_, y) in zip(probs, pool)]
     views = [tta_probabilities(runner, x, affine, p) for (x, _), p in zip(pool, probs)]
     n_hard = sum(pool_hard)
+    theirs = member_segmentations(pool, affine)
+    print(f"committee's other member: {member_accuracy(theirs, pool, pool_hard)}")
     print(f"{len(pool)} pool cases, {n_hard} shifted (pretrained Dice median "
           f"{np.median([d for d, h in zip(pool_dice, pool_hard) if h]):.3f}, others "
           f"{np.median([d for d, h in zip(pool_dice, pool_hard) if not h]):.3f})")
     for name, scores in (("entropy", [entropy_score(p) for p in probs]),
                          ("tta", [variance_score(v) for v in views]),
                          ("disagreement", [disagreement_score(v) for v in views]),
-                         ("committee", committee_scores(pool, probs, affine))):
+                         ("committee", committee_scores(pool, probs, affine, theirs=theirs))):
         order = rank_cases(scores)
         print(f"  {name:>12}: r with Dice {np.corrcoef(scores, pool_dice)[0, 1]:+.2f}; first "
               f"{n_hard} picks hold {sum(pool_hard[i] for i in order[:n_hard])} shifted")
@@ -571,6 +611,16 @@ def main() -> int:
                          "statistics over the fine-tuning steps (decay D per step, e.g. "
                          "0.98) instead of the last step's, for a steadier result from seed "
                          "to seed")
+    ap.add_argument("--power", type=float, default=None, metavar="B",
+                    help="draw the picks instead of taking the top of the ranking: each next "
+                         "case with probability proportional to score ** B among those left "
+                         "(power sampling; each training seed draws its own; 0 = random)")
+    ap.add_argument("--iterative", action="store_true",
+                    help="re-rank after every budget, the usual loop of active learning: "
+                         "each training seed's network at one budget scores the pool and "
+                         "its next picks are the highest of the cases not yet labelled "
+                         "(--score committee or entropy); without it one ranking, made "
+                         "before any budget, gives every budget's picks")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--random-repeats", type=int, default=None,
                     help="random draws per budget (default: --repeats)")
@@ -605,6 +655,7 @@ def main() -> int:
         theirs = member_segmentations(pool, affine)
     if args.score == "committee":
         scores = committee_scores(pool, probs, affine, theirs=theirs)
+        print(f"committee's other member: {member_accuracy(theirs, pool, pool_hard)}")
     elif args.score in ("tta", "disagreement"):
         score = variance_score if args.score == "tta" else disagreement_score
         scores = [score(tta_probabilities(runner, x, affine, p)) for (x, _), p
@@ -695,14 +746,28 @@ def main() -> int:
         print(f"pretrained with the pool's statistics (no labels): {renormed.mean():.4f}"
               + (f" [shifted {renormed[hard_test].mean():.3f}, others "
                  f"{renormed[~hard_test].mean():.3f}]" if hard_test.any() else ""))
+    if args.iterative and (args.score not in ("committee", "entropy") or args.mix > 0
+                           or args.power is not None):
+        raise SystemExit("--iterative takes --score committee or entropy, without --mix or "
+                         "--power")
+    if args.power is not None and (args.mix > 0 or args.score == "coreset"):
+        raise SystemExit("--power takes the scores of a ranking, not --mix or --score coreset")
     variants = ["", "+norm"] if args.norm_pool else [""]
     results = {f"{name}{v}": [] for name in ("uncertainty", "random") for v in variants}
     test_hard = np.array(hard[args.pool:])
-    orders = ([mixed_order(order, len(pool), args.mix, 200 + s) for s in range(args.repeats)]
-              if args.mix > 0 else [order] * args.repeats)
-    if args.mix > 0:
+    if args.power is not None:
+        orders = [power_order(scores, initial, args.power, 300 + s)
+                  for s in range(args.repeats)]
+        for s, o in enumerate(orders):
+            print(f"--power {args.power}: picks of training seed {s}: "
+                  + " ".join(f"{i}{'*' if pool_hard[i] else ''}"
+                             for i in o[len(initial):len(initial) + max(args.budgets)]))
+    elif args.mix > 0:
+        orders = [mixed_order(order, len(pool), args.mix, 200 + s) for s in range(args.repeats)]
         print(f"--mix {args.mix}: picks of the first training seed: "
               + " ".join(f"{i}{'*' if pool_hard[i] else ''}" for i in orders[0][:8]))
+    else:
+        orders = [order] * args.repeats
 
     def split(per_case) -> str:
         if not test_hard.any():
@@ -710,22 +775,53 @@ def main() -> int:
         return (f" [shifted {np.mean(per_case[test_hard]):.3f}, others "
                 f"{np.mean(per_case[~test_hard]):.3f}]")
 
-    def run(picks, seed) -> dict:
+    def run(picks, seed, keep: bool = False) -> dict:
         """Test Dice per case of the network fine-tuned on ``picks``, per variant (the
-        re-estimation of the statistics comes after the plain network is tested)."""
+        re-estimation of the statistics comes after the plain network is tested); with
+        ``keep`` the plain network too, under ``"net"``."""
         rehearse = ([pseudo[i] for i in sorted(pseudo) if i not in set(picks)]
                     if pseudo else replay)
         net = recipe(base, [tensors[i] for i in picks], seed, rehearse, args, pool_images,
                      norm=False)
         out = {"": test_dices(net, test, affine)}
+        if keep:
+            out["net"] = net
         if args.norm_pool:
-            out["+norm"] = test_dices(recalibrate_norm(net, pool_images, seed), test, affine)
+            out["+norm"] = test_dices(recalibrate_norm(copy.deepcopy(net), pool_images, seed),
+                                      test, affine)
         return out
+
+    # --iterative: per training seed, the picks and network of the last budget
+    last: list[tuple[list[int], object] | None] = [None] * args.repeats
+
+    def ranked_run(b: int, s: int) -> dict:
+        """The ranking's run at budget ``b`` with training seed ``s``: the first budget takes
+        the ranking made before any budget; with ``--iterative`` each later one adds the
+        cases that seed's network of the previous budget scores highest."""
+        if not args.iterative or last[s] is None:
+            return run(orders[s][:len(initial) + b], s, keep=args.iterative) | (
+                {"picks": orders[s][:len(initial) + b]})
+        picks, net = last[s]
+        probs_now = [BrainmaskUNet(spec=None, network=net, device="cpu").probability(x, affine)
+                     for x, _ in pool]
+        now = (committee_scores(pool, probs_now, affine, theirs=theirs)
+               if args.score == "committee" else [entropy_score(p) for p in probs_now])
+        picks = next_picks(picks, now, len(initial) + b - len(picks))
+        return run(picks, s, keep=True) | {"picks": picks}
 
     for b in args.budgets:
         # Both strategies are repeated over training seeds; random also over its picks.
-        runs = {"uncertainty": [run(orders[s][:len(initial) + b], s)
-                                for s in range(args.repeats)],
+        ranked = [ranked_run(b, s) for s in range(args.repeats)]
+        if args.iterative:
+            for s, r in enumerate(ranked):
+                last[s] = (r.pop("picks"), r.pop("net"))
+                print(f"  {b:>2} labelled: ranking's picks, training seed {s}: "
+                      + " ".join(f"{i}{'*' if pool_hard[i] else ''}"
+                                 for i in last[s][0][len(initial):]), flush=True)
+        else:
+            for r in ranked:
+                r.pop("picks")
+        runs = {"uncertainty": ranked,
                 "random": [run(random_picks(initial, len(pool), b, 100 + s), s)
                            for s in range(args.random_repeats or args.repeats)]}
         for name, per_seed in runs.items():

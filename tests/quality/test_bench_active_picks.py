@@ -92,6 +92,52 @@ def test_random_picks_start_from_the_initial_cases_and_grow_with_the_budget():
         int(i) for i in np.random.default_rng(100).permutation(12)[:4]]
 
 
+def test_next_picks_keep_the_labelled_cases_and_add_the_highest_scored_of_the_rest():
+    from bench_active import next_picks
+
+    scores = [0.1, 0.9, 0.3, 0.8, 0.5, 0.7]
+    # case 1 scores highest but is labelled already: the next two are 3 and 5, in that order
+    assert next_picks([4, 1], scores, 2) == [4, 1, 3, 5]
+    assert next_picks([4, 1], scores, 0) == [4, 1]
+    # rescored by a network that has learnt case 3: the same call now prefers the others
+    rescored = [0.1, 0.9, 0.0, 0.05, 0.5, 0.7]
+    assert next_picks([4, 1], rescored, 2) == [4, 1, 5, 0]
+    # asked for more than the pool has left: every case once, no repeats
+    assert sorted(next_picks([4, 1], scores, 10)) == list(range(6))
+
+
+def test_member_accuracy_gives_the_other_models_dice_per_domain():
+    from bench_active import member_accuracy
+
+    truth = np.zeros((4, 4, 4), bool)
+    truth[:2] = True  # 32 voxels
+    half = np.zeros_like(truth)
+    half[:1] = True  # 16 of them: Dice 2 * 16 / 48
+    pool = [(None, truth)] * 3
+    line = member_accuracy([truth, half, truth], pool, [False, True, False])
+    assert line == ("deepbet pool Dice median 1.000 [shifted 0.667 (0.667..0.667), "
+                    "others 1.000 (1.000..1.000)]")
+    assert member_accuracy([half], [(None, truth)], [False]) == "deepbet pool Dice median 0.667"
+
+
+def test_power_order_draws_in_proportion_to_the_score_to_the_power():
+    from bench_active import power_order
+
+    scores = [0.1, 0.9, 0.3, 0.8, 0.5, 0.7]
+    for beta in (0.0, 1.0, 4.0):
+        for seed in range(3):
+            drawn = power_order(scores, [4, 1], beta, seed)
+            assert drawn[:2] == [4, 1] and sorted(drawn) == list(range(6))
+    # a very large power is the ranking's own order of the cases left
+    assert power_order(scores, [4, 1], 200.0, seed=0) == [4, 1, 3, 5, 2, 0]
+    # power 1: the first draw after the initial cases is case 1 three times in four
+    firsts = [power_order([1.0, 3.0], [], 1.0, seed)[0] for seed in range(4000)]
+    assert 0.72 < np.mean(np.array(firsts) == 1) < 0.78
+    # power 0: every case equally likely first, whatever its score
+    firsts = [power_order([0.01, 1.0], [], 0.0, seed)[0] for seed in range(4000)]
+    assert 0.46 < np.mean(np.array(firsts) == 1) < 0.54
+
+
 def test_training_steps_are_fixed_or_grow_with_the_labelled_cases():
     from bench_active import training_steps
 
