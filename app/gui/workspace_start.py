@@ -118,10 +118,16 @@ def install_workspace_actions(window) -> dict:
     actions["logout"] = make(ws_menu, "Log &out", ws_call("logout"))
     ws_menu.addSeparator()
 
+    # The entries a role may not use are greyed out rather than refused after a click; the
+    # controller still refuses (and audits) them if reached another way.
+    needs = {"save": "label.save", "submit": "review.submit", "approve": "review.approve",
+             "request_changes": "review.request_changes"}
+
     def follow(controller):
         for name, action in actions.items():
             if name != "open_workspace":
-                action.setEnabled(controller is not None)
+                action.setEnabled(controller is not None and (
+                    name not in needs or controller.may(needs[name])))
 
     window.workspace_changed.connect(follow)
     return actions

@@ -348,7 +348,12 @@ def test_annotator_cannot_approve_and_reviewer_signs(make_window, attach, worksp
     answers.question = [QMessageBox.Yes]  # "save the changes and submit that version?"
     window.workspace_actions["submit"].trigger()
     assert ctl.base_version == 1 and ctl.worklist.value(case_id, "state") == "submitted"
-    window.workspace_actions["approve"].trigger()
+    # the reviewer's entries are greyed out for an annotator; reached another way, the
+    # controller still refuses in one line
+    acts = window.workspace_actions
+    assert not acts["approve"].isEnabled() and not acts["request_changes"].isEnabled()
+    assert acts["save"].isEnabled() and acts["submit"].isEnabled()
+    assert ctl.approve() is False
     assert answers.shown[-1] == "user 'ann' (role annotator) may not review.approve"
     from PySide6.QtWidgets import QToolBar
 
@@ -361,7 +366,10 @@ def test_annotator_cannot_approve_and_reviewer_signs(make_window, attach, worksp
     rev = attach(window, "rev")
     rev.open_case(case_id)
     assert "Review</b> submitted" in rev.info.text()
-    # a reviewer reads: no tool that would paint what the role cannot save
+    # a reviewer reads: neither Save version nor Submit, no tool that would paint what the
+    # role cannot save
+    assert not acts["save"].isEnabled() and not acts["submit"].isEnabled()
+    assert acts["approve"].isEnabled() and acts["request_changes"].isEnabled()
     assert not bar.isEnabled() and not brush.isEnabled()
     assert window.edit_controller.tool is None
     # nor a segment to add, delete, rename or recolour; the view's opacity still changes
