@@ -625,6 +625,12 @@ def main() -> int:
     ap.add_argument("--random-repeats", type=int, default=None,
                     help="random draws per budget (default: --repeats)")
     args = ap.parse_args()
+    if args.iterative and (args.score not in ("committee", "entropy") or args.mix > 0
+                           or args.power is not None):
+        ap.error("--iterative takes --score committee or entropy, without --mix or "
+                 "--power")
+    if args.power is not None and (args.mix > 0 or args.score == "coreset"):
+        ap.error("--power takes the scores of a ranking, not --mix or --score coreset")
 
     import torch
 
@@ -746,12 +752,6 @@ def main() -> int:
         print(f"pretrained with the pool's statistics (no labels): {renormed.mean():.4f}"
               + (f" [shifted {renormed[hard_test].mean():.3f}, others "
                  f"{renormed[~hard_test].mean():.3f}]" if hard_test.any() else ""))
-    if args.iterative and (args.score not in ("committee", "entropy") or args.mix > 0
-                           or args.power is not None):
-        raise SystemExit("--iterative takes --score committee or entropy, without --mix or "
-                         "--power")
-    if args.power is not None and (args.mix > 0 or args.score == "coreset"):
-        raise SystemExit("--power takes the scores of a ranking, not --mix or --score coreset")
     variants = ["", "+norm"] if args.norm_pool else [""]
     results = {f"{name}{v}": [] for name in ("uncertainty", "random") for v in variants}
     test_hard = np.array(hard[args.pool:])
