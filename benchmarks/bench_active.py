@@ -703,6 +703,15 @@ def main() -> int:
         print(f"rehearsal: {len(keep)} pool cases the committee agrees on, pseudo-labelled "
               f"(shifted among them: {sum(pool_hard[i] for i in keep)}; their pretrained "
               f"Dice mean {np.mean([pool_dice[i] for i in keep]):.3f})")
+    def rescore(net) -> list[float]:
+        """The pool's scores by ``net`` (a fine-tuned network): its committee disagreement
+        with the other member, or its entropy (``--initial``, ``--iterative``)."""
+        runner_now = BrainmaskUNet(spec=None, network=net, device="cpu")
+        probs_now = [runner_now.probability(x, affine) for x, _ in pool]
+        if args.score == "committee":
+            return committee_scores(pool, probs_now, affine, theirs=theirs)
+        return [entropy_score(p) for p in probs_now]
+
     initial: list[int] = []
     if args.initial:
         # The usual protocol of active learning: both strategies start from the same labelled
@@ -712,14 +721,9 @@ def main() -> int:
         start = recipe(base, [tensors[i] for i in initial], 0,
                        [pseudo[i] for i in sorted(pseudo) if i not in initial] if pseudo
                        else replay, args, [t[0] for t in tensors], norm=False)
-        start_runner = BrainmaskUNet(spec=None, network=start, device="cpu")
-        start_probs = [start_runner.probability(x, affine) for x, _ in pool]
-        if args.score == "committee":
-            scores = committee_scores(pool, start_probs, affine, theirs=theirs)
-        elif args.score == "entropy":
-            scores = [entropy_score(p) for p in start_probs]
-        else:
+        if args.score not in ("committee", "entropy"):
             raise SystemExit("--initial takes --score committee or entropy")
+        scores = rescore(start)
         ranked = [i for i in rank_cases(scores) if i not in initial]
         order = initial + ranked
         start_cases = test_dices(start, test, affine)
@@ -798,30 +802,22 @@ def main() -> int:
         """The ranking's run at budget ``b`` with training seed ``s``: the first budget takes
         the ranking made before any budget; with ``--iterative`` each later one adds the
         cases that seed's network of the previous budget scores highest."""
-        if not args.iterative or last[s] is None:
-            return run(orders[s][:len(initial) + b], s, keep=args.iterative) | (
-                {"picks": orders[s][:len(initial) + b]})
-        picks, net = last[s]
-        probs_now = [BrainmaskUNet(spec=None, network=net, device="cpu").probability(x, affine)
-                     for x, _ in pool]
-        now = (committee_scores(pool, probs_now, affine, theirs=theirs)
-               if args.score == "committee" else [entropy_score(p) for p in probs_now])
-        picks = next_picks(picks, now, len(initial) + b - len(picks))
-        return run(picks, s, keep=True) | {"picks": picks}
+        if args.iterative and last[s] is not None:
+            picks, net = last[s]
+            picks = next_picks(picks, rescore(net), len(initial) + b - len(picks))
+        else:
+            picks = orders[s][:len(initial) + b]
+        out = run(picks, s, keep=args.iterative)
+        if args.iterative:
+            last[s] = (picks, out.pop("net"))
+            print(f"  {b:>2} labelled: ranking's picks, training seed {s}: "
+                  + " ".join(f"{i}{'*' if pool_hard[i] else ''}" for i in picks[len(initial):]),
+                  flush=True)
+        return out
 
     for b in args.budgets:
         # Both strategies are repeated over training seeds; random also over its picks.
-        ranked = [ranked_run(b, s) for s in range(args.repeats)]
-        if args.iterative:
-            for s, r in enumerate(ranked):
-                last[s] = (r.pop("picks"), r.pop("net"))
-                print(f"  {b:>2} labelled: ranking's picks, training seed {s}: "
-                      + " ".join(f"{i}{'*' if pool_hard[i] else ''}"
-                                 for i in last[s][0][len(initial):]), flush=True)
-        else:
-            for r in ranked:
-                r.pop("picks")
-        runs = {"uncertainty": ranked,
+        runs = {"uncertainty": [ranked_run(b, s) for s in range(args.repeats)],
                 "random": [run(random_picks(initial, len(pool), b, 100 + s), s)
                            for s in range(args.random_repeats or args.repeats)]}
         for name, per_seed in runs.items():
