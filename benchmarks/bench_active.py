@@ -5,7 +5,7 @@
         [--random-repeats 5] [--hard-share 0.25] [--shift invert] [--severity 0.3 1.0] \
         [--gain 0.5 0.75 0.9] [--no-replay] [--mix 0.5] [--norm-pool] [--wise 0.5] \
         [--pseudo-pool] [--anchor 3] [--initial 4] [--steps-per-case 38] [--ema 0.98] \
-        [--iterative] [--power 1] [--compare-scores] [--learnability] [--single]
+        [--iterative] [--power 1] [--diversity 0.5] [--compare-scores] [--learnability] [--single]
 
 Cases: corrupted full-head Colin27 at 2 mm (the same random MONAI deformations, bias fields,
 contrast changes and noise as benchmarks/tbal_pool.py, severity drawn from ``--severity``),
@@ -38,6 +38,9 @@ label (most uncertain first), against random picks. Scores (``--score``):
 * ``committee``: query by committee, 1 - Dice between brainmask-unet's segmentation and that
   of deepbet, a brain extractor trained elsewhere on other data.
 
+``--diversity W`` spreads the committee's (or entropy's) picks over the pool: each next pick
+maximises ``(1 - W) * score + W * distance`` in the network's bottleneck embedding to the
+nearest case labelled or picked before (the product's ``rank_cases`` with diversity).
 ``--mix F`` takes a share F of the picks at random instead (interleaved, first pick random):
 exploration against the sampling bias of a ranking that only picks what the model fails on.
 
@@ -386,6 +389,17 @@ def power_order(scores, initial: list[int], beta: float, seed: int) -> list[int]
     return list(initial) + [left[k] for k in np.argsort(-keys, kind="stable")]
 
 
+def diverse_order(scores, embed, known, initial: list[int], weight: float) -> list[int]:
+    """Uncertainty with diversity over the pool (:func:`rank_cases`, a greedy core-set): the
+    ``initial`` cases, then the rest, each next pick maximising ``(1 - weight) * score +
+    weight * distance`` (both scaled to [0, 1]) to the nearest case already labelled or
+    picked. ``embed`` describes every pool case, ``known`` whatever the network was trained
+    on besides the pool (its own training data); the initial cases count as labelled."""
+    labelled = list(known) + [embed[i] for i in initial]
+    order = rank_cases(scores, embed, weight, labelled_features=labelled)
+    return list(initial) + [i for i in order if i not in set(initial)]
+
+
 def embeddings(net, tensors, replay):
     """The bottleneck embedding of each pool case and of the network's training data (for
     the core-set ranking, :mod:`models.embedding`)."""
@@ -551,8 +565,12 @@ def main() -> int:
                          "views; or coreset: entropy with diversity over the network's "
                          "bottleneck embedding, starting from its training data; committee: "
                          "1 - Dice between its segmentation and deepbet's")
-    ap.add_argument("--diversity", type=float, default=0.5,
-                    help="weight of diversity for --score coreset")
+    ap.add_argument("--diversity", type=float, default=None, metavar="W",
+                    help="weight of diversity over the network's bottleneck embedding: for "
+                         "--score coreset (default 0.5), or with --score committee/entropy "
+                         "(each pick maximises (1-W) * score + W * distance to the labelled "
+                         "cases and earlier picks; with --initial from the network fine-tuned "
+                         "on the initial cases)")
     ap.add_argument("--no-replay", dest="replay", action="store_false",
                     help="fine-tune on the labelled cases alone (the earlier runs)")
     ap.add_argument("--shift", choices=("invert", "invert-head", "gamma", "thick", "tilt",
@@ -631,6 +649,13 @@ def main() -> int:
                  "--power")
     if args.power is not None and (args.mix > 0 or args.score == "coreset"):
         ap.error("--power takes the scores of a ranking, not --mix or --score coreset")
+    if args.diversity is not None and (args.score not in ("coreset", "committee", "entropy")
+                                       or args.mix > 0 or args.power is not None
+                                       or args.iterative):
+        ap.error("--diversity takes --score coreset, committee or entropy, without --mix, "
+                 "--power or --iterative")
+    if args.diversity is not None and not 0.0 <= args.diversity <= 1.0:
+        ap.error(f"--diversity must lie in [0, 1], got {args.diversity}")
 
     import torch
 
@@ -649,7 +674,7 @@ def main() -> int:
     base = _spec("brainmask-unet").load(device="cpu").net
     runner = BrainmaskUNet(spec=None, network=base, device="cpu")
     probs = [runner.probability(x, affine) for x, _ in pool]
-    replay = training_data()
+    replay = own_data = training_data()  # replay may be switched off below
     tensors = [network_tensors(x, y, affine) for x, y in pool]
     if args.single:
         return single_cases(base, tensors, pool_hard, test, hard[args.pool:], affine, replay,
@@ -671,7 +696,11 @@ def main() -> int:
     pool_dice = [dice(p > 0.5, y) for p, (_, y) in zip(probs, pool)]
     if args.score == "coreset":
         embed, known = embeddings(base, tensors, replay)
-        order = rank_cases(scores, embed, args.diversity, labelled_features=known)
+        order = rank_cases(scores, embed, 0.5 if args.diversity is None else args.diversity,
+                           labelled_features=known)
+    elif args.diversity is not None and not args.initial:
+        embed, known = embeddings(base, tensors, own_data)
+        order = diverse_order(scores, embed, known, [], args.diversity)
     else:
         order = rank_cases(scores)
     rho = np.corrcoef(scores, pool_dice)[0, 1]
@@ -724,8 +753,11 @@ def main() -> int:
         if args.score not in ("committee", "entropy"):
             raise SystemExit("--initial takes --score committee or entropy")
         scores = rescore(start)
-        ranked = [i for i in rank_cases(scores) if i not in initial]
-        order = initial + ranked
+        if args.diversity is not None:
+            embed, known = embeddings(start, tensors, own_data)
+            order = diverse_order(scores, embed, known, initial, args.diversity)
+        else:
+            order = initial + [i for i in rank_cases(scores) if i not in initial]
         start_cases = test_dices(start, test, affine)
         print("initial labelled cases (both strategies): "
               + " ".join(f"{i}{'*' if pool_hard[i] else ''}" for i in initial)

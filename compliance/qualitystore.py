@@ -317,11 +317,14 @@ class QualityStore:
         return out
 
     def store_ranks(self, model_id: str, ranked: list[dict], method: str,
-                    members: list[str] | None = None) -> None:
+                    members: list[str] | None = None, diversity: float = 0.0) -> None:
         """Store the active-learning ranks of ``model_id``'s unlabelled cases (the latest
-        replace earlier ones); ``members``: the other models of a committee ranking."""
+        replace earlier ones); ``members``: the other models of a committee ranking;
+        ``diversity``: the weight of diversity in the order (0: by score alone)."""
         self.require("quality.read")
         extra = {"members": list(members)} if members else {}
+        if diversity:
+            extra["diversity"] = float(diversity)
         with self._quality_update() as state:
             state["ranks"][model_id] = {"method": method, "time": utc_now(),
                                         "cases": {r["case"]: {"rank": r["rank"],

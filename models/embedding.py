@@ -10,13 +10,15 @@ encoder-decoder such as MONAI's UNet, the coarsest feature map is the bottleneck
 proposal and, for every window, records the channel means of the last module output at the
 coarsest spatial resolution (found by forward hooks, so it works for any ``torch.nn.Module``
 without knowing its layer names); the embedding is the mean over windows.
+:func:`case_embedding` does the same for a loaded model of the registry, through the model's
+own ``propose`` (its preprocessing and inferer), for the workspace's ranking with diversity.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["network_embedding"]
+__all__ = ["case_embedding", "embeddable_network", "network_embedding"]
 
 
 class _Coarsest:
@@ -80,3 +82,88 @@ def network_embedding(network, inputs, inferer) -> np.ndarray:
     if not per_window:
         raise ValueError("the network produced no 5D feature map to embed")
     return torch.cat(per_window, dim=0).mean(dim=0).cpu().numpy().astype(np.float64)
+
+
+def _torch_network(runnable):
+    """The ``torch.nn.Module`` a loaded model proposes with, or None."""
+    import torch
+
+    for name in ("net", "network"):
+        net = getattr(runnable, name, None)
+        if isinstance(net, torch.nn.Module) and not isinstance(net, torch.jit.ScriptModule):
+            return net
+    return None
+
+
+def embeddable_network(runnable):
+    """The PyTorch network of a loaded model whose layers :func:`case_embedding` observes.
+
+    Raises
+    ------
+    ModelError
+        The model has none (a TorchScript or other model): it cannot describe cases.
+    """
+    from models.errors import ModelError
+
+    net = _torch_network(runnable)
+    if net is None:
+        name = getattr(getattr(runnable, "spec", None), "name", type(runnable).__name__)
+        raise ModelError(name, "has no PyTorch network whose layers can be observed (a "
+                               "TorchScript or other model), so it cannot describe cases for "
+                               "diversity")
+    return net
+
+
+def case_embedding(runnable, images, affine_lps, progress=None) -> np.ndarray:
+    """Mean bottleneck activation of a loaded model over one case, as it proposes on it.
+
+    Parameters
+    ----------
+    runnable : loaded model
+        What :meth:`models.registry.ModelSpec.load` returns, with its PyTorch network as
+        ``net`` or ``network`` (brainmask-unet, MONAI bundles; not TorchScript).
+    images, affine_lps
+        As for :func:`models.run.propose` (index ``(i, j, k)`` -> LPS mm).
+    progress : callable, optional
+        ``progress(done, total, stage)`` of the proposal run.
+
+    Returns
+    -------
+    ndarray (n_channels,)
+        Channel means of the coarsest feature map, averaged over every network call (every
+        sliding window), like :func:`network_embedding`.
+
+    Raises
+    ------
+    ModelError
+        The model has no PyTorch network whose layers can be observed.
+    """
+    import torch
+
+    from models.errors import ModelError
+
+    net = embeddable_network(runnable)
+    hooks = _Coarsest(net)
+    per_call: list = []
+
+    def reset(module, args):
+        hooks.best = None
+
+    def keep(module, args, output):
+        if hooks.best is not None:
+            per_call.append(hooks.best[1])
+
+    # the network's own hooks bracket each call: every window batch gives one entry
+    handles = [net.register_forward_pre_hook(reset), net.register_forward_hook(keep)]
+    try:
+        # torch, full windows: OpenVINO would bypass the hooks, and the fast path skips
+        # windows of air differently from case to case
+        runnable.propose(images, affine_lps, progress=progress, fast=False, backend="torch")
+    finally:
+        hooks.remove()
+        for handle in handles:
+            handle.remove()
+    if not per_call:
+        name = getattr(getattr(runnable, "spec", None), "name", type(runnable).__name__)
+        raise ModelError(name, "produced no 3D feature map to describe the case with")
+    return torch.cat(per_call, dim=0).mean(dim=0).cpu().numpy().astype(np.float64)

@@ -412,6 +412,14 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     committee; needs ``proposal.generate``). ``progress(done, total)`` is called after each
     case scored by running a model. ``loaded`` maps model ids to models the caller loaded
     already (the viewer loads them on its GUI thread, not on the worker that runs this).
+
+    ``diversity`` (weight in [0, 1]) spreads the order out: every pick maximises
+    ``(1 - w) * score + w * distance`` to the nearest case already labelled or picked, in
+    the model's own description of the cases (its bottleneck activations,
+    :func:`models.embedding.case_embedding`), so that the first cases are not all of one kind
+    and cases unlike every approved one come forward. It runs the model once more on every
+    unlabelled and every approved case (``proposal.generate``; a PyTorch model), calling
+    ``progress(done, total, "describe")`` after each.
     """
     from models.quality.ranking import rank_cases
 
@@ -430,6 +438,8 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     if method != "committee" and members:
         raise QualityWorkspaceError(f"other models (--with) take part in the committee method "
                                     f"only, not in {method}")
+    if not 0.0 <= diversity <= 1.0:
+        raise QualityWorkspaceError(f"diversity must lie in [0, 1], got {diversity}")
     if method == "disagreement":
         scores = _disagreement_scores(s, model, pool, loaded, registry_path, progress)
     elif method == "committee":
@@ -444,13 +454,38 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
                 p = min(max(float(meta["confidence"]), 1e-9), 1 - 1e-9)
                 u = float(-(p * np.log2(p) + (1 - p) * np.log2(1 - p)))
             scores.append(float(u))
-    order = rank_cases(scores)
+    if diversity > 0:
+        features, known = _case_features(s, model, pool, loaded, registry_path, progress)
+        order = rank_cases(scores, features, diversity, labelled_features=known)
+    else:
+        order = rank_cases(scores)
     ranked = [{"rank": r + 1, "case": pool[i], "score": scores[i]} for r, i in enumerate(order)]
-    s.store_ranks(model, ranked, method, members=list(members))
-    out = {"model": model, "method": method, "cases": ranked}
+    s.store_ranks(model, ranked, method, members=list(members), diversity=diversity)
+    out = {"model": model, "method": method, "diversity": diversity, "cases": ranked}
     if members:
         out["members"] = list(members)
     return out
+
+
+def _case_features(s, model: str, pool, loaded: dict, registry_path=None,
+                   progress=None) -> tuple[list, list]:
+    """The model's description (:func:`models.embedding.case_embedding`) of every pool case
+    and of every approved case (the labelled ground the picks should move away from)."""
+    from models.embedding import case_embedding
+    from models.run import _spec
+
+    approved = [c["case_id"] for c in s.list_cases() if c["state"] == "approved"]
+    s.require("proposal.generate", pool + approved)
+    runnable = loaded.get(model) or _spec(model, registry_path).load()
+    embed = getattr(runnable, "embed", None)  # the viewer's model in a child process
+    vectors = []
+    for case_id in pool + approved:
+        data = s.open_case(case_id)
+        vectors.append(embed(data.array, data.affine_lps) if embed is not None
+                       else case_embedding(runnable, data.array, data.affine_lps))
+        if progress is not None:
+            progress(len(vectors), len(pool) + len(approved), "describe")
+    return vectors[:len(pool)], vectors[len(pool):]
 
 
 def _disagreement_scores(s, model: str, pool, loaded: dict, registry_path=None,

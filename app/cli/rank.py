@@ -41,7 +41,10 @@ def register(subparsers) -> None:
                         "segmentations, which follows the model's errors best "
                         "(docs/quality.md)")
     p.add_argument("--diversity", type=float, default=0.0, metavar="W",
-                   help="weight in [0, 1] of distance to cases already picked (default 0)")
+                   help="weight in [0, 1] of distance to cases already picked (default 0); "
+                        "in a workspace the distance is in the model's own description of "
+                        "the cases, from the approved ones too (runs the model once more "
+                        "per unlabelled and approved case)")
     p.add_argument("--top", type=int, metavar="N", help="list only the first N cases")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     ws = p.add_argument_group("workspace form")
@@ -63,17 +66,28 @@ def run_workspace(args) -> int:
 
     if not args.model:
         raise QualityCliError(f"{args.path}: the workspace form needs --model ID")
-    if args.method == "variance" or args.diversity:
-        raise QualityCliError("--method variance/--diversity: the workspace form ranks by the "
-                              "stored entropy, test-time-augmentation disagreement or a "
-                              "committee's disagreement")
+    if args.method == "variance":
+        raise QualityCliError("--method variance: the workspace form ranks by the stored "
+                              "entropy, test-time-augmentation disagreement or a committee's "
+                              "disagreement")
+    if not 0.0 <= args.diversity <= 1.0:
+        raise QualityCliError(f"--diversity must lie in [0, 1], got {args.diversity}")
     if (args.method == "committee") != bool(args.members):
         raise QualityCliError("--method committee needs --with OTHER (another model), and "
                               "--with is for --method committee only")
     with open_ws(args, args.path) as s:
+        loaded = {}
+        if args.diversity > 0:
+            # refused before the model proposes on anything if it cannot describe cases
+            from models.embedding import embeddable_network
+            from models.run import _spec
+
+            loaded[args.model] = _spec(args.model).load()
+            embeddable_network(loaded[args.model])
         if args.run_model:
-            run_model_outputs(s, args.model, new_cases(s))
-        out = rank_workspace(s, args.model, method=args.method, members=args.members)
+            run_model_outputs(s, args.model, new_cases(s), runnable=loaded.get(args.model))
+        out = rank_workspace(s, args.model, args.diversity, method=args.method,
+                             members=args.members, loaded=loaded)
     if args.top is not None:
         out["cases"] = out["cases"][: max(0, args.top)]
     if args.json:

@@ -137,6 +137,14 @@ def _child_main(requests, events, cancel) -> None:  # runs in the child process
                 runnable = model.load()
                 loaded.clear()  # keep one model in memory
                 loaded[key] = runnable
+            if options.pop("embed", False):  # the model's description of the case
+                from models.embedding import case_embedding
+                from models.run import _spec
+
+                vector = case_embedding(runnable if runnable is not None
+                                        else _spec(model).load(), image, affine_lps, progress)
+                events.put(("done", job, ("embedding", vector)))
+                continue
             # This process lives as long as the window: OpenVINO's one-time conversion of a
             # model is paid once, and every later proposal with it runs faster on the CPU.
             options.setdefault("backend", "auto")
@@ -209,7 +217,8 @@ class ProcessJob:
 
     ``poll()`` returns the new ``(kind, payload)`` events: ``("progress", (done, total,
     stage))``, then one of ``("done", (Proposal, summary))``, ``("cancelled", None)``,
-    ``("failed", exception)``.
+    ``("failed", exception)``. With the option ``embed=True`` the child describes the case
+    instead (:func:`models.embedding.case_embedding`) and ``"done"`` carries that vector.
     """
 
     def __init__(self, proc: ProposalProcess, model, image, affine_lps, **options):
@@ -249,11 +258,13 @@ class ProcessJob:
                         f"{self.proc.process.exitcode}; out of memory?)")))
                 break
             if job != self.job:  # late events of an earlier, abandoned job
-                if kind == "done":
+                if kind == "done" and payload[0] != "embedding":
                     from_shared(*payload[0])  # frees its shared memory
                 continue
             if kind == "failed":
                 payload = ProposalFailed(*payload)
+            elif kind == "done" and payload[0] == "embedding":
+                payload = payload[1]  # a small vector, sent whole
             elif kind == "done":
                 (light, refs), summary = payload
                 payload = (from_shared(light, refs), summary)

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import importlib
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QPushButton,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel,
+                               QPushButton, QVBoxLayout)
 
 from app.gui.job_dialog import JobDialog
 from app.gui.quality_dashboard import _ops
@@ -39,7 +39,7 @@ DEFAULT_MEMBER = "deepbet"
 #: what the worker imports, imported on the GUI thread first (see the module docstring);
 #: none of them imports torch or MONAI: the networks run in the child process only
 WORKER_MODULES = ("app.cli.quality_ws", "models.quality.ranking", "models.tta", "models.run",
-                  "models.proposal")
+                  "models.proposal", "models.embedding")
 
 
 class _ProcessModel:
@@ -55,15 +55,22 @@ class _ProcessModel:
         self.proc, self.spec = proc, spec
 
     def propose(self, image, affine_lps, progress=None):
+        return self._run(image, affine_lps)[0]
+
+    def embed(self, image, affine_lps):
+        """The model's description of the case (:func:`models.embedding.case_embedding`)."""
+        return self._run(image, affine_lps, embed=True)
+
+    def _run(self, image, affine_lps, **options):
         from app.gui.proposal_process import ProcessJob
 
-        job = ProcessJob(self.proc, self.spec, image, affine_lps)
+        job = ProcessJob(self.proc, self.spec, image, affine_lps, **options)
         job.start()
         while True:
             # blocks on the child's event queue; a child that dies is reported within 1 s
             for kind, payload in job.poll(block_s=1.0):
                 if kind == "done":
-                    return payload[0]
+                    return payload
                 if kind == "failed":
                     raise payload
             if not job.is_running():
@@ -106,10 +113,20 @@ class RankDialog(JobDialog):
         self.member_box.setToolTip("The other model of the committee: it must segment the "
                                    "same structures (matched by segment name)")
         self.method_box.currentIndexChanged.connect(self._method_changed)
+        self.diversity_box = QDoubleSpinBox()
+        self.diversity_box.setRange(0.0, 1.0)
+        self.diversity_box.setSingleStep(0.1)
+        self.diversity_box.setDecimals(2)
+        self.diversity_box.setToolTip(
+            "0: by the score alone. Above 0 each next case is also chosen for being unlike the "
+            "approved cases and the cases ranked before it (in the model's own description "
+            "of the cases), so the first cases are not all of one kind; runs the model once "
+            "more on every unlabelled and approved case")
         form = QFormLayout()
         form.addRow("Model", self.model_box)
         form.addRow("Method", self.method_box)
         form.addRow("Compare with", self.member_box)
+        form.addRow("Diversity", self.diversity_box)
         self.run_new = QCheckBox("First run the model on new cases without an output")
         self.run_new.setChecked(True)
         self.run_new.setToolTip("Cases nobody has labelled or proposed on yet: the model "
@@ -154,13 +171,14 @@ class RankDialog(JobDialog):
             self.status.setText("Name the other model of the committee")
             return
         run_new = self.run_new.isChecked()
+        diversity = float(self.diversity_box.value())
         loaded = {}
-        if method in ("disagreement", "committee") or run_new:
+        if method in ("disagreement", "committee") or run_new or diversity > 0:
             from app.gui.proposal_process import ProposalProcess
             from models.errors import ModelError
             from models.run import _spec
 
-            if run_new:
+            if run_new or diversity > 0:
                 try:
                     _spec(model)
                 except ModelError as exc:  # a model id with stored outputs only can't run
@@ -172,7 +190,7 @@ class RankDialog(JobDialog):
                 importlib.import_module(name)
             self._close_process()
             self._process = ProposalProcess()
-            runs = [model] if run_new or method == "disagreement" else []
+            runs = [model] if run_new or method == "disagreement" or diversity > 0 else []
             loaded = _process_models(self._process, runs + members)
         self.result, self.error = None, None
         self.run_button.setEnabled(False)
@@ -185,8 +203,10 @@ class RankDialog(JobDialog):
                 if run_new:
                     run_model_outputs(ops, model, new_cases(ops), runnable=loaded[model],
                                       progress=lambda d, t: post("progress", (d, t, "run")))
-                out = rank_workspace(ops, model, method=method, members=members, loaded=loaded,
-                                     progress=lambda d, t: post("progress", (d, t)))
+                out = rank_workspace(ops, model, diversity, method=method, members=members,
+                                     loaded=loaded,
+                                     progress=lambda d, t, *stage: post("progress",
+                                                                        (d, t, *stage)))
             except Exception as exc:  # noqa: BLE001 - shown in the dialog as one line
                 post("failed", exc)
             else:
@@ -198,6 +218,9 @@ class RankDialog(JobDialog):
         done, total = payload[:2]
         if payload[2:] == ("run",):
             self.status.setText(f"Proposed on {done} of {total} new case(s)…")
+        elif payload[2:] == ("describe",):
+            self.status.setText(f"Described {done} of {total} unlabelled and approved "
+                                "case(s) for diversity…")
         else:
             self.status.setText(f"Scored {done} of {total} case(s)…")
 
@@ -222,6 +245,8 @@ class RankDialog(JobDialog):
         cases = out["cases"]
         how = out["method"] + (f" with {', '.join(out['members'])}" if out.get("members")
                                else "")
+        if out.get("diversity"):
+            how += f", diversity {out['diversity']:g}"
         self.status.setText(f"Ranked {len(cases)} unlabelled case(s) of {out['model']} by "
                             f"{how}; the worklist's rank column shows the order.")
         self.ranked.setText("\n".join(f"{r['rank']:>3}. {r['case']}  ({r['score']:.4f})"

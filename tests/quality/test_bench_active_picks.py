@@ -138,6 +138,26 @@ def test_power_order_draws_in_proportion_to_the_score_to_the_power():
     assert 0.46 < np.mean(np.array(firsts) == 1) < 0.54
 
 
+def test_diverse_order_spreads_the_picks_away_from_the_labelled_cases():
+    from bench_active import diverse_order
+
+    # two clusters of pool cases: 0-2 near the network's training data (0, 0), 3-5 far off
+    # and close together
+    embed = [np.array(v, float) for v in
+             ([0, 0], [0, 1], [2, 0], [10, 10], [10, 10.2], [10.2, 10])]
+    known = [np.array([0.0, 0.0])]
+    scores = [0.9, 0.8, 0.7, 0.3, 0.2, 0.1]  # the far cluster is the one the model is sure of
+    # weight 0: the scores alone, after the initial case
+    assert diverse_order(scores, embed, known, [1], 0.0) == [1, 0, 2, 3, 4, 5]
+    # weight 1: the first pick is the case farthest from everything labelled (the far
+    # cluster), the next one comes back to the home cluster's case farthest from both
+    far = diverse_order(scores, embed, known, [1], 1.0)
+    assert far[0] == 1 and far[1] in (3, 4, 5) and sorted(far) == list(range(6))
+    assert far[2] == 2
+    # a labelled case of the far cluster makes it known ground: the picks stay near home
+    assert diverse_order(scores, embed, known, [4], 0.5)[1] in (0, 1, 2)
+
+
 def test_training_steps_are_fixed_or_grow_with_the_labelled_cases():
     from bench_active import training_steps
 

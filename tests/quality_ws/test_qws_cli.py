@@ -252,6 +252,59 @@ def test_rank_run_model_proposes_on_the_new_cases_only_and_once(scenario, capsys
         assert {cid: s.model_output_stamp(cid, model) for cid in ids["pool"]} == stamps
 
 
+def test_rank_with_diversity_spreads_the_order_in_the_models_own_description(scenario, capsys,
+                                                                             colin_t1):
+    """``rank WS --diversity W``: brainmask-unet describes every unlabelled and every approved
+    case (its bottleneck activations); each pick maximises (1 - W) * score + W * distance to
+    the nearest case approved or picked before. Recomputed here from the same descriptions;
+    with W = 1 the real head, unlike every approved sphere, comes first. The weight is stored
+    with the ranks and audited; a weight outside [0, 1] is a usage error."""
+    import nibabel as nib
+    from qws_common import PASSWORDS
+
+    from app.cli.quality_ws import unlabelled_cases
+    from models.embedding import case_embedding
+    from models.quality.ranking import rank_cases
+    from models.run import _spec
+
+    ws, ids, pw = scenario
+    model = "brainmask-unet"
+    img = nib.load(str(colin_t1))
+    head = np.asarray(img.dataobj).T[::3, ::3, ::3].astype(np.int16)
+    head_affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ img.affine @ np.diag([3.0, 3.0, 3.0, 1.0])
+    with Workspace.open(ws).login("ann", PASSWORDS["ann"]) as ann:
+        head_id = ann.import_case(head, head_affine, modality="MR")
+    rep = run_json(capsys, "rank", ws, "--model", model, "--run-model", "--diversity", "1",
+                   *auth(pw))
+    assert rep["diversity"] == 1.0 and rep["cases"][0]["case"] == head_id
+    runnable = _spec(model).load(device="cpu")
+    with Workspace.open(ws).login("rev", PASSWORDS["rev"]) as s:
+        pool = unlabelled_cases(s, model)
+        approved = [c["case_id"] for c in s.list_cases() if c["state"] == "approved"]
+
+        def described(cid):
+            data = s.open_case(cid)
+            return case_embedding(runnable, data.array, data.affine_lps)
+
+        features, known = [described(c) for c in pool], [described(c) for c in approved]
+        scores = [s.model_output(c, model)[0]["uncertainty"] for c in pool]
+        assert s.quality_state()["ranks"][model]["diversity"] == 1.0
+    assert len(approved) == len(ids["validated"]) and sorted(pool) == sorted(
+        [*ids["pool"], head_id])
+    for w in (1.0, 0.5):
+        expected = [pool[i] for i in rank_cases(scores, features, w, labelled_features=known)]
+        if w != 1.0:
+            rep = run_json(capsys, "rank", ws, "--model", model, "--diversity", str(w),
+                           *auth(pw))
+        assert [r["case"] for r in rep["cases"]] == expected
+        assert [r["score"] for r in rep["cases"]] == pytest.approx(
+            [scores[pool.index(c)] for c in expected])
+    rank = [e for e in audit_actions(ws) if e["action"] == "quality.rank"][-1]
+    assert rank["details"]["diversity"] == 0.5
+    code, _, err = run(capsys, "rank", ws, "--model", model, "--diversity", "1.5", *auth(pw))
+    assert code == 2 and "--diversity must lie in [0, 1], got 1.5" in err
+
+
 def test_file_forms_still_work(tmp_path, capsys):
     csv = tmp_path / "val.csv"
     csv.write_text("unit,confidence,dice\n" + "".join(f"u{i},0.9,0.95\n" for i in range(10)))

@@ -216,6 +216,41 @@ def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, 
         assert "by committee with deepbet" in dlg.status.text()
         stored = controller.session.quality_state_unaudited()["ranks"][model]
         assert stored["method"] == "committee" and stored["members"] == ["deepbet"]
+        # with diversity: the model in the child process describes the unlabelled and the
+        # approved cases, and the order is the one the scores and those descriptions give
+        dlg.method_box.setCurrentIndex(dlg.method_box.findData("entropy"))
+        dlg.diversity_box.setValue(1.0)
+        seen.clear()
+        dlg.run()
+        qtbot.waitUntil(lambda: seen.append(dlg.status.text()) or (
+            not dlg.busy() and not dlg._timer.isActive()), timeout=600_000)
+        assert dlg.error is None, dlg.error
+        approved = [c["case_id"] for c in controller.session.list_cases()
+                    if c["state"] == "approved"]
+        assert any(t == f"Described {len(ids['pool']) + len(approved)} of "
+                   f"{len(ids['pool']) + len(approved)} unlabelled and approved case(s) for "
+                   "diversity…" for t in seen)
+        assert dlg.result["diversity"] == 1.0 and "entropy, diversity 1" in dlg.status.text()
+        stored = controller.session.quality_state_unaudited()["ranks"][model]
+        assert stored["method"] == "entropy" and stored["diversity"] == 1.0
+        from models.embedding import case_embedding
+        from models.quality.ranking import rank_cases
+
+        runnable = _spec(model).load(device="cpu")
+        session = controller.session
+        from app.cli.quality_ws import unlabelled_cases
+
+        pool = unlabelled_cases(session, model)  # in the order the ranking read them
+        assert sorted(pool) == sorted(r["case"] for r in dlg.result["cases"])
+
+        def described(cid):
+            data = session.open_case(cid)
+            return case_embedding(runnable, data.array, data.affine_lps)
+
+        scores = [session.model_output(c, model)[0]["uncertainty"] for c in pool]
+        expected = rank_cases(scores, [described(c) for c in pool], 1.0,
+                              labelled_features=[described(c) for c in approved])
+        assert [r["case"] for r in dlg.result["cases"]] == [pool[i] for i in expected]
         dlg.close()
     finally:
         controller.dirty = False
