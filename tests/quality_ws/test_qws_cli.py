@@ -305,6 +305,22 @@ def test_rank_with_diversity_spreads_the_order_in_the_models_own_description(sce
     assert code == 2 and "--diversity must lie in [0, 1], got 1.5" in err
 
 
+def test_rank_with_diversity_refuses_a_model_it_cannot_observe_before_it_runs(scenario,
+                                                                              capsys):
+    """deepbet is TorchScript: its layers cannot be observed, so ``--diversity`` is refused in
+    one line before ``--run-model`` proposes on (and stores outputs for) any case."""
+    from qws_common import PASSWORDS
+
+    ws, _, pw = scenario
+    code, _, err = run(capsys, "rank", ws, "--model", "deepbet", "--run-model", "--diversity",
+                       "0.5", *auth(pw))
+    assert code == 2 and err.strip().endswith(
+        "deepbet: has no PyTorch network whose layers can be observed (a TorchScript or other "
+        "model), so it cannot describe cases for diversity")
+    with Workspace.open(ws).login("rev", PASSWORDS["rev"]) as s:
+        assert s.model_output_cases("deepbet") == []
+
+
 def test_file_forms_still_work(tmp_path, capsys):
     csv = tmp_path / "val.csv"
     csv.write_text("unit,confidence,dice\n" + "".join(f"u{i},0.9,0.95\n" for i in range(10)))
