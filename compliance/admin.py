@@ -142,8 +142,11 @@ class AdminOps:
             raise PolicyError(f"unknown setting {key!r} or bad value {value!r}"
                               + (" (0 or 1)" if switch else ""))
         before = self.ws.settings[key]
-        self.ws.meta.setdefault("settings", {})[key] = value
-        self.ws.save_meta()
+
+        def set_value(meta):
+            meta.setdefault("settings", {})[key] = value
+
+        self.ws.update_meta(set_value)
         self.audit("settings.change", details={"key": key, "before": before, "after": value})
 
     def _rewrap_all(self, new: int) -> int:
@@ -185,8 +188,7 @@ class AdminOps:
                                  f"back-{old}.enc", self._keys[old])
             self.key_gen = new
             count = self._rewrap_all(new)
-            self.ws.meta["key_gen"] = new
-            self.ws.save_meta()
+            self.ws.update_meta(lambda meta: meta.update(key_gen=new))
             self.ws.write_slot(self.name, make_slot(password, self.ws.workspace_id, self.user_id,
                                                     new, self._keys[new], opened.signing_key,
                                                     self.ws.kdf))

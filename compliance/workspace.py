@@ -86,6 +86,7 @@ class Workspace:
         self.workspace_id = bytes.fromhex(meta["workspace_id"])
         self.audit_log = AuditLog(self.root / "audit", self.workspace_id,
                                   b64d(meta["sealing_public"]))
+        self._meta_stamp = self._meta_file_stamp()
 
     # -- creation and opening ------------------------------------------------------------
     @classmethod
@@ -152,16 +153,57 @@ class Workspace:
 
     @property
     def settings(self) -> dict:
-        """The workspace's own settings, tightened by the site policy where it is stricter."""
+        """The workspace's own settings, tightened by the site policy where it is stricter.
+
+        Read again whenever ``workspace.json`` has changed on disk, so that an
+        administrator's change (from any process or workstation) reaches the sessions that
+        are already open -- a shorter idle lock applies at once, not at their next login.
+        """
+        self._refresh_settings()
         return stricter_settings({**roles.DEFAULT_SETTINGS, **self.meta.get("settings", {})},
                                  self.site_policy)
+
+    def _meta_file_stamp(self):
+        try:
+            st = (self.root / "workspace.json").stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def _refresh_settings(self) -> None:
+        stamp = self._meta_file_stamp()
+        if stamp is None or stamp == self._meta_stamp:
+            return  # (a stat per call: the idle check reads the settings every second)
+        try:
+            disk = json.loads((self.root / "workspace.json").read_text())
+        except (OSError, ValueError):
+            return  # keep the last good settings; a new login reads (and refuses) the file
+        self._meta_stamp = stamp
+        if isinstance(disk, dict) and disk.get("workspace_id") == self.meta["workspace_id"] \
+                and isinstance(disk.get("settings", {}), dict):
+            self.meta["settings"] = disk.get("settings", {})
+
+    def update_meta(self, change) -> None:
+        """Apply ``change(meta)`` to ``workspace.json`` as it is on disk now, under a lock.
+
+        Writing this process's copy back instead would undo what another process changed
+        since it opened the workspace (another administrator's setting, a key rotation's
+        generation): each change is made to the file's current contents.
+        """
+        path = self.root / "workspace.json"
+        with fsio.locked(self.root / "locks" / "meta.lock", "workspace.json"):
+            try:
+                disk = json.loads(path.read_text())
+            except ValueError:
+                raise IntegrityError(f"{path}: not valid JSON") from None
+            change(disk)
+            fsio.atomic_replace(path, json.dumps(disk, indent=1).encode())
+            self.meta = disk
+            self._meta_stamp = self._meta_file_stamp()
 
     @property
     def kdf(self) -> KdfParams:
         return KdfParams.from_json(self.meta["kdf"])
-
-    def save_meta(self) -> None:
-        fsio.atomic_replace(self.root / "workspace.json", json.dumps(self.meta, indent=1).encode())
 
     # -- objects -------------------------------------------------------------------------
     def write_object(self, keys, gen, oid, version, path: Path, plaintext: bytes,

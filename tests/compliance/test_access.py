@@ -313,3 +313,55 @@ def test_failures_from_two_processes_are_all_counted(ws, pw):
     assert json.loads(ws.state_path("ann").read_text())["failures"] == 4
     with pytest.raises(LockedOutError):
         ws.login("ANN", "wrong again, fifth")  # names are case-insensitive
+
+
+def test_a_settings_change_reaches_sessions_already_open_in_other_processes(ws, case, pw):
+    """An administrator tightens the idle lock from another workstation (another Workspace
+    object on the same folder, as another process would hold): a session opened before
+    locks after the new limit, not at its next login."""
+    from compliance.workspace import Workspace
+
+    clock = Clock()
+    other = Workspace.open(ws.root)  # the annotator's workstation, opened before the change
+    s = other.login("ann", pw["ann"], clock=clock)
+    assert other.settings["idle_lock_minutes"] == 10
+    with Workspace.open(ws.root).login("admin", pw["admin"]) as admin:
+        admin.change_setting("idle_lock_minutes", 2)
+    assert other.settings["idle_lock_minutes"] == 2
+    clock.t += 2 * 60 + 1
+    with pytest.raises(SessionLocked):
+        s.list_cases()
+    # a broken workspace.json while sessions are open: they keep the last good settings
+    # (a new login refuses the file)
+    text = (ws.root / "workspace.json").read_text()
+    (ws.root / "workspace.json").write_text(text[:-20])
+    assert other.settings["idle_lock_minutes"] == 2
+    with pytest.raises(Exception, match="not valid JSON"):
+        Workspace.open(ws.root)
+    (ws.root / "workspace.json").write_text(text)
+    assert other.settings["idle_lock_minutes"] == 2
+
+
+def test_two_administrators_changes_to_workspace_json_are_both_kept(ws, pw):
+    """Two workstations opened before either change: settings changed on each, and a key
+    rotation on one, all survive (each change is made to the file as it is on disk, not to
+    the copy a workstation read when it opened the workspace)."""
+    from compliance.workspace import Workspace
+
+    a, b = Workspace.open(ws.root), Workspace.open(ws.root)
+    admin_a, admin_b = a.login("admin", pw["admin"]), b.login("admin", pw["admin"])
+    admin_a.change_setting("lockout_failures", 7)
+    admin_a.rotate_keys(pw["admin"])
+    admin_b.change_setting("idle_lock_minutes", 5)
+    on_disk = json.loads((ws.root / "workspace.json").read_text())
+    assert on_disk["settings"]["lockout_failures"] == 7
+    assert on_disk["settings"]["idle_lock_minutes"] == 5
+    assert on_disk["key_gen"] == 2
+    assert b.settings["lockout_failures"] == 7 and a.settings["idle_lock_minutes"] == 5
+    changes = [e["details"] for e in admin_b.read_audit() if e["action"] == "settings.change"]
+    assert changes == [{"key": "lockout_failures", "before": 5, "after": 7},
+                       {"key": "idle_lock_minutes", "before": 10, "after": 5}]
+    admin_a.logout()
+    admin_b.logout()
+    with Workspace.open(ws.root).login("ann", pw["ann"]) as ann:  # the chain still opens
+        assert ann.ws.settings["idle_lock_minutes"] == 5
