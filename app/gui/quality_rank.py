@@ -11,6 +11,10 @@ that have no stored output of it (in the dialog's child process, stored as
   committee; on the benchmark it followed the model's errors best, docs/quality.md);
 * ``entropy`` ranks by the uncertainty stored with each output -- instant.
 
+A weight of diversity above 0 also runs the model once on every unlabelled and approved case to
+describe it (:func:`models.embedding.case_embedding`, in the same child process), whatever the
+method.
+
 The work is :func:`app.cli.quality_ws.rank_workspace`, the same as ``annotrace rank WS``
 (permission-checked, audited, ranks stored in the workspace). It runs on a plain worker
 thread whose events a QTimer drains (:class:`app.gui.job_dialog.JobDialog`); the
@@ -33,7 +37,7 @@ from app.gui.quality_dashboard import _ops
 
 METHODS = (("disagreement", "Disagreement of augmented views (runs the model 3× per case)"),
            ("committee", "Disagreement with another model (runs it once per case)"),
-           ("entropy", "Stored uncertainty (entropy; instant)"))
+           ("entropy", "Stored uncertainty (entropy; instant without diversity)"))
 #: the committee's other model offered first: a brain extractor trained elsewhere
 DEFAULT_MEMBER = "deepbet"
 #: what the worker imports, imported on the GUI thread first (see the module docstring);
