@@ -654,6 +654,8 @@ def main() -> int:
                                        or args.iterative):
         ap.error("--diversity takes --score coreset, committee or entropy, without --mix, "
                  "--power or --iterative")
+    if args.initial and args.score not in ("committee", "entropy"):
+        ap.error("--initial takes --score committee or entropy")
     if args.diversity is not None and not 0.0 <= args.diversity <= 1.0:
         ap.error(f"--diversity must lie in [0, 1], got {args.diversity}")
 
@@ -694,13 +696,10 @@ def main() -> int:
     else:
         scores = [entropy_score(p) for p in probs]
     pool_dice = [dice(p > 0.5, y) for p, (_, y) in zip(probs, pool)]
-    if args.score == "coreset":
-        embed, known = embeddings(base, tensors, replay)
-        order = rank_cases(scores, embed, 0.5 if args.diversity is None else args.diversity,
-                           labelled_features=known)
-    elif args.diversity is not None and not args.initial:
+    if args.score == "coreset" or (args.diversity is not None and not args.initial):
         embed, known = embeddings(base, tensors, own_data)
-        order = diverse_order(scores, embed, known, [], args.diversity)
+        order = diverse_order(scores, embed, known, [],
+                              0.5 if args.diversity is None else args.diversity)
     else:
         order = rank_cases(scores)
     rho = np.corrcoef(scores, pool_dice)[0, 1]
@@ -750,8 +749,6 @@ def main() -> int:
         start = recipe(base, [tensors[i] for i in initial], 0,
                        [pseudo[i] for i in sorted(pseudo) if i not in initial] if pseudo
                        else replay, args, [t[0] for t in tensors], norm=False)
-        if args.score not in ("committee", "entropy"):
-            raise SystemExit("--initial takes --score committee or entropy")
         scores = rescore(start)
         if args.diversity is not None:
             embed, known = embeddings(start, tensors, own_data)

@@ -141,15 +141,20 @@ class Workspace:
     @classmethod
     def open(cls, root, site_policy: dict | None = None) -> "Workspace":
         root = Path(root)
+        meta = cls._read_meta(root)
+        if meta.get("format") != FORMAT:
+            raise ComplianceError(f"{root}: unsupported workspace format {meta.get('format')}")
+        return cls(root, meta, site_policy)
+
+    @staticmethod
+    def _read_meta(root: Path) -> dict:
+        """``workspace.json`` as it is on disk."""
         try:
-            meta = json.loads((root / "workspace.json").read_text())
+            return json.loads((root / "workspace.json").read_text())
         except FileNotFoundError:
             raise NotFoundError(f"{root}: not an annotrace workspace (no workspace.json)") from None
         except ValueError:
             raise IntegrityError(f"{root}/workspace.json: not valid JSON") from None
-        if meta.get("format") != FORMAT:
-            raise ComplianceError(f"{root}: unsupported workspace format {meta.get('format')}")
-        return cls(root, meta, site_policy)
 
     @property
     def settings(self) -> dict:
@@ -175,8 +180,8 @@ class Workspace:
         if stamp is None or stamp == self._meta_stamp:
             return  # (a stat per call: the idle check reads the settings every second)
         try:
-            disk = json.loads((self.root / "workspace.json").read_text())
-        except (OSError, ValueError):
+            disk = self._read_meta(self.root)
+        except (OSError, ComplianceError):
             return  # keep the last good settings; a new login reads (and refuses) the file
         self._meta_stamp = stamp
         if isinstance(disk, dict) and disk.get("workspace_id") == self.meta["workspace_id"] \
@@ -190,14 +195,11 @@ class Workspace:
         since it opened the workspace (another administrator's setting, a key rotation's
         generation): each change is made to the file's current contents.
         """
-        path = self.root / "workspace.json"
         with fsio.locked(self.root / "locks" / "meta.lock", "workspace.json"):
-            try:
-                disk = json.loads(path.read_text())
-            except ValueError:
-                raise IntegrityError(f"{path}: not valid JSON") from None
+            disk = self._read_meta(self.root)
             change(disk)
-            fsio.atomic_replace(path, json.dumps(disk, indent=1).encode())
+            fsio.atomic_replace(self.root / "workspace.json",
+                                json.dumps(disk, indent=1).encode())
             self.meta = disk
             self._meta_stamp = self._meta_file_stamp()
 

@@ -22,12 +22,20 @@ __all__ = ["case_embedding", "embeddable_network", "network_embedding"]
 
 
 class _Coarsest:
-    """Forward hooks keeping the channel means of the coarsest 5D output of one call."""
+    """Forward hooks keeping, for each call of ``network``, the channel means of the coarsest
+    5D output of its modules (hooks on the network itself bracket each call, so every window
+    batch of a sliding window gives one entry of ``per_call``)."""
 
     def __init__(self, network):
+        self.best = None  # (spatial voxels, channel means) of the current call
+        self.per_call: list = []
         self.handles = [m.register_forward_hook(self._hook) for m in network.modules()
                         if m is not network]
-        self.best = None  # (spatial voxels, channel means) of the current window batch
+        self.handles += [network.register_forward_pre_hook(self._start),
+                         network.register_forward_hook(self._end)]
+
+    def _start(self, module, args):
+        self.best = None
 
     def _hook(self, module, args, output):
         if not hasattr(output, "dim") or output.dim() != 5:
@@ -37,9 +45,25 @@ class _Coarsest:
         if self.best is None or voxels <= self.best[0]:
             self.best = (voxels, output.detach().float().mean(dim=(2, 3, 4)))
 
+    def _end(self, module, args, output):
+        if self.best is not None:
+            self.per_call.append(self.best[1])
+
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
+
+    def mean(self) -> np.ndarray | None:
+        """The channel means averaged over every call, or None when there was none."""
+        import torch
+
+        if not self.per_call:
+            return None
+        return torch.cat(self.per_call, dim=0).mean(dim=0).cpu().numpy().astype(np.float64)
+
+
+def _name(runnable) -> str:
+    return getattr(getattr(runnable, "spec", None), "name", type(runnable).__name__)
 
 
 def network_embedding(network, inputs, inferer) -> np.ndarray:
@@ -65,34 +89,15 @@ def network_embedding(network, inputs, inferer) -> np.ndarray:
         raise TypeError("network_embedding needs a torch.nn.Module (hooks), got "
                         f"{type(network).__name__}")
     hooks = _Coarsest(network)
-    per_window: list = []
-
-    def predictor(batch):
-        hooks.best = None
-        out = network(batch)
-        if hooks.best is not None:
-            per_window.append(hooks.best[1])
-        return out
-
     try:
         with torch.inference_mode():
-            inferer(inputs, predictor)
+            inferer(inputs, network)
     finally:
         hooks.remove()
-    if not per_window:
+    out = hooks.mean()
+    if out is None:
         raise ValueError("the network produced no 5D feature map to embed")
-    return torch.cat(per_window, dim=0).mean(dim=0).cpu().numpy().astype(np.float64)
-
-
-def _torch_network(runnable):
-    """The ``torch.nn.Module`` a loaded model proposes with, or None."""
-    import torch
-
-    for name in ("net", "network"):
-        net = getattr(runnable, name, None)
-        if isinstance(net, torch.nn.Module) and not isinstance(net, torch.jit.ScriptModule):
-            return net
-    return None
+    return out
 
 
 def embeddable_network(runnable):
@@ -103,15 +108,17 @@ def embeddable_network(runnable):
     ModelError
         The model has none (a TorchScript or other model): it cannot describe cases.
     """
+    import torch
+
     from models.errors import ModelError
 
-    net = _torch_network(runnable)
-    if net is None:
-        name = getattr(getattr(runnable, "spec", None), "name", type(runnable).__name__)
-        raise ModelError(name, "has no PyTorch network whose layers can be observed (a "
-                               "TorchScript or other model), so it cannot describe cases for "
-                               "diversity")
-    return net
+    for attr in ("net", "network"):
+        net = getattr(runnable, attr, None)
+        if isinstance(net, torch.nn.Module) and not isinstance(net, torch.jit.ScriptModule):
+            return net
+    raise ModelError(_name(runnable), "has no PyTorch network whose layers can be observed (a "
+                                      "TorchScript or other model), so it cannot describe "
+                                      "cases for diversity")
 
 
 def case_embedding(runnable, images, affine_lps, progress=None) -> np.ndarray:
@@ -138,32 +145,16 @@ def case_embedding(runnable, images, affine_lps, progress=None) -> np.ndarray:
     ModelError
         The model has no PyTorch network whose layers can be observed.
     """
-    import torch
-
     from models.errors import ModelError
 
-    net = embeddable_network(runnable)
-    hooks = _Coarsest(net)
-    per_call: list = []
-
-    def reset(module, args):
-        hooks.best = None
-
-    def keep(module, args, output):
-        if hooks.best is not None:
-            per_call.append(hooks.best[1])
-
-    # the network's own hooks bracket each call: every window batch gives one entry
-    handles = [net.register_forward_pre_hook(reset), net.register_forward_hook(keep)]
+    hooks = _Coarsest(embeddable_network(runnable))
     try:
         # torch, full windows: OpenVINO would bypass the hooks, and the fast path skips
         # windows of air differently from case to case
         runnable.propose(images, affine_lps, progress=progress, fast=False, backend="torch")
     finally:
         hooks.remove()
-        for handle in handles:
-            handle.remove()
-    if not per_call:
-        name = getattr(getattr(runnable, "spec", None), "name", type(runnable).__name__)
-        raise ModelError(name, "produced no 3D feature map to describe the case with")
-    return torch.cat(per_call, dim=0).mean(dim=0).cpu().numpy().astype(np.float64)
+    out = hooks.mean()
+    if out is None:
+        raise ModelError(_name(runnable), "produced no 3D feature map to describe the case with")
+    return out
