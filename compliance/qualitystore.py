@@ -10,12 +10,17 @@ every other workspace object and changed only through audited, permission-checke
 - **calibrations**: per model, the TBAL threshold, bound, coverage and the validated units;
 - **auto-accept state**: per model, the drift monitor (threshold in force or suspended,
   spot-check rate, batch history) and the spot checks routed to humans per batch;
-- **ranks**: per model, the active-learning rank of unlabelled cases (the worklist sorts by it).
+- **ranks**: per model, the active-learning rank of unlabelled cases (the worklist sorts by it);
+- **case descriptions**: per model and case, the model's own description of the case (its
+  bottleneck activations), kept so that ranking with diversity runs the model on a case once
+  per model weights rather than on every approved case at every ranking.
 
 Layout (no patient identifier in any name)::
 
     quality/state.enc                        the JSON state above (revision = object version)
     quality/outputs/<model key>/<case>.enc   one model output (label map + confidence)
+    quality/descriptions/<model key>/<case>.enc   the model's description of the case (a
+                                             vector, for ranking with diversity)
 
 ``<model key>`` is a hash of the model id, so a model name never appears as a file name.
 Versions the automation creates (STAPLE consensus, auto-accepted labels) are saved through
@@ -255,6 +260,47 @@ class QualityStore:
         self.require("quality.read")
         folder = self._quality_dir() / "outputs" / model_key(model_id)
         return sorted(p.stem for p in folder.glob("*.enc")) if folder.is_dir() else []
+
+    # -- case descriptions (ranking with diversity) ------------------------------------------
+    def _description_path(self, model_id: str, case_id: str):
+        self._case_dir(case_id)
+        return self._quality_dir() / "descriptions" / model_key(model_id) / f"{case_id}.enc"
+
+    def store_case_description(self, case_id: str, model_id: str, weights_sha256: str,
+                               method: str, vector: np.ndarray) -> None:
+        """Keep ``model_id``'s description of a case (a float vector computed from its image,
+        e.g. :func:`models.embedding.case_embedding`) with the weights and the method that
+        made it; replaces an earlier one. Audited (``quality.description``)."""
+        self.require("proposal.generate", [case_id])
+        vector = np.asarray(vector, dtype=np.float64)
+        if vector.ndim != 1 or not vector.size or not np.all(np.isfinite(vector)):
+            raise ComplianceError(f"description of case {case_id} by {model_id} is not a "
+                                  f"finite vector (shape {vector.shape})")
+        meta = {"model_id": model_id, "weights_sha256": weights_sha256, "method": method,
+                "time": utc_now(), "by": self.user_id}
+        path = self._description_path(model_id, case_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.ws.write_object(self._keys, self.key_gen, f"quality/description/"
+                             f"{model_key(model_id)}/{case_id}", 0, path,
+                             records.pack_array(meta, vector))
+        self.audit("quality.description", [case_id],
+                   after=hashlib.sha256(vector.tobytes()).hexdigest(),
+                   details={"model_id": model_id, "method": method})
+
+    def case_description(self, case_id: str, model_id: str, weights_sha256: str,
+                         method: str) -> np.ndarray | None:
+        """The stored description of a case by these weights and method, or None (none kept,
+        or one made by other weights or another method: the caller describes it again).
+        Cases are imported once and never change, so nothing else can make it stale."""
+        self.require("quality.read", [case_id])
+        path = self._description_path(model_id, case_id)
+        if not path.exists():
+            return None
+        meta, vector = records.unpack_array(self.ws.read_object(
+            self._keys, f"quality/description/{model_key(model_id)}/{case_id}", 0, path))
+        if meta.get("weights_sha256") != weights_sha256 or meta.get("method") != method:
+            return None
+        return np.asarray(vector, dtype=np.float64)
 
     # -- calibration, auto-accept, drift, ranks -------------------------------------------
     def store_calibration(self, model_id: str, task: str, calibration: dict,

@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["case_embedding", "embeddable_network", "network_embedding"]
+__all__ = ["CASE_EMBEDDING_METHOD", "case_embedding", "embeddable_network",
+           "network_embedding"]
+
+#: names what :func:`case_embedding` computes; stored with each kept description, so that a
+#: change to the recipe (another layer, another averaging) makes every kept one describe anew
+CASE_EMBEDDING_METHOD = "coarsest-feature-map channel means, torch, all windows; v1"
 
 
 class _Coarsest:

@@ -417,9 +417,11 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     ``(1 - w) * score + w * distance`` to the nearest case already labelled or picked, in
     the model's own description of the cases (its bottleneck activations,
     :func:`models.embedding.case_embedding`), so that the first cases are not all of one kind
-    and cases unlike every approved one come forward. It runs the model once more on every
-    unlabelled and every approved case (``proposal.generate``; a PyTorch model), calling
-    ``progress(done, total, "describe")`` after each.
+    and cases unlike every approved one come forward. The model describes each unlabelled
+    and approved case once per set of weights (``proposal.generate``; a PyTorch model): the
+    descriptions are kept in the workspace, and a scoring pass that runs models on the pool
+    describes its cases as it goes (each case opened once). ``progress(done, total,
+    "describe")`` is called after each case described outside that pass.
     """
     from models.quality.ranking import rank_cases
 
@@ -440,11 +442,13 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
                                     f"only, not in {method}")
     if not 0.0 <= diversity <= 1.0:
         raise QualityWorkspaceError(f"diversity must lie in [0, 1], got {diversity}")
+    describer = _Describer(s, model, pool, loaded, registry_path) if diversity > 0 else None
+    also = describer.describe if describer is not None else None
     if method == "disagreement":
-        scores = _disagreement_scores(s, model, pool, loaded, registry_path, progress)
+        scores = _disagreement_scores(s, model, pool, loaded, registry_path, progress, also)
     elif method == "committee":
         scores = _committee_scores(s, model, list(members), pool, loaded, registry_path,
-                                   progress)
+                                   progress, also)
     else:
         scores = []
         for c in pool:
@@ -454,8 +458,8 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
                 p = min(max(float(meta["confidence"]), 1e-9), 1 - 1e-9)
                 u = float(-(p * np.log2(p) + (1 - p) * np.log2(1 - p)))
             scores.append(float(u))
-    if diversity > 0:
-        features, known = _case_features(s, model, pool, loaded, registry_path, progress)
+    if describer is not None:
+        features, known = describer.finish(progress)
         order = rank_cases(scores, features, diversity, labelled_features=known)
     else:
         order = rank_cases(scores)
@@ -467,29 +471,63 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     return out
 
 
-def _case_features(s, model: str, pool, loaded: dict, registry_path=None,
-                   progress=None) -> tuple[list, list]:
-    """The model's description (:func:`models.embedding.case_embedding`) of every pool case
-    and of every approved case (the labelled ground the picks should move away from)."""
-    from models.embedding import case_embedding
-    from models.run import _spec
+class _Describer:
+    """The model's descriptions (:func:`models.embedding.case_embedding`) of every pool case
+    and every approved case (the labelled ground the picks should move away from).
 
-    approved = [c["case_id"] for c in s.list_cases() if c["state"] == "approved"]
-    s.require("proposal.generate", pool + approved)
-    runnable = loaded.get(model) or _spec(model, registry_path).load()
-    embed = getattr(runnable, "embed", None)  # the viewer's model in a child process
-    vectors = []
-    for case_id in pool + approved:
-        data = s.open_case(case_id)
-        vectors.append(embed(data.array, data.affine_lps) if embed is not None
-                       else case_embedding(runnable, data.array, data.affine_lps))
-        if progress is not None:
-            progress(len(vectors), len(pool) + len(approved), "describe")
-    return vectors[:len(pool)], vectors[len(pool):]
+    Descriptions are kept in the workspace (:meth:`QualityStore.store_case_description`)
+    under the model's weights digest: a case is described once per set of weights, so a
+    ranking runs the model only on cases imported or approved since the last one (and on
+    none once every case is described). A scoring pass that opens the pool cases anyway
+    hands them to :meth:`describe`, so that no case is opened (decrypted, audited) twice.
+    """
+
+    def __init__(self, s, model: str, pool: list[str], loaded: dict, registry_path=None):
+        from models.embedding import CASE_EMBEDDING_METHOD
+        from models.run import _spec
+
+        self.s, self.model, self.pool, self.loaded = s, model, pool, loaded
+        self.approved = [c["case_id"] for c in s.list_cases() if c["state"] == "approved"]
+        s.require("proposal.generate", pool + self.approved)
+        self.spec = _spec(model, registry_path)
+        self.method = CASE_EMBEDDING_METHOD
+        self.vectors = {}
+        for case_id in pool + self.approved:
+            v = s.case_description(case_id, model, self.spec.weights_sha256, self.method)
+            if v is not None:
+                self.vectors[case_id] = v
+        self._embed = None
+
+    def describe(self, case_id: str, data) -> None:
+        """Describe an opened case unless it is described already; keep the description."""
+        if case_id in self.vectors:
+            return
+        if self._embed is None:
+            from models.embedding import case_embedding
+
+            runnable = self.loaded.get(self.model) or self.spec.load()
+            # the viewer's model describes in its child process
+            self._embed = getattr(runnable, "embed", None) or (
+                lambda image, affine: case_embedding(runnable, image, affine))
+        vector = np.asarray(self._embed(data.array, data.affine_lps), dtype=np.float64)
+        self.s.store_case_description(case_id, self.model, self.spec.weights_sha256,
+                                      self.method, vector)
+        self.vectors[case_id] = vector
+
+    def finish(self, progress=None) -> tuple[list, list]:
+        """Describe the cases not described yet (``progress(done, total, "describe")`` after
+        each); the descriptions of the pool and of the approved cases, in order."""
+        todo = [c for c in self.pool + self.approved if c not in self.vectors]
+        for n, case_id in enumerate(todo, 1):
+            self.describe(case_id, self.s.open_case(case_id))
+            if progress is not None:
+                progress(n, len(todo), "describe")
+        return ([self.vectors[c] for c in self.pool],
+                [self.vectors[c] for c in self.approved])
 
 
 def _disagreement_scores(s, model: str, pool, loaded: dict, registry_path=None,
-                         progress=None) -> list[float]:
+                         progress=None, also=None) -> list[float]:
     from models.quality.ranking import label_disagreement
     from models.run import _spec
     from models.tta import tta_label_maps
@@ -502,13 +540,15 @@ def _disagreement_scores(s, model: str, pool, loaded: dict, registry_path=None,
         data = s.open_case(case_id)
         scores.append(label_disagreement(tta_label_maps(runnable, data.array,
                                                         data.affine_lps, labels=stored)))
+        if also is not None:
+            also(case_id, data)
         if progress is not None:
             progress(len(scores), len(pool))
     return scores
 
 
 def _committee_scores(s, model: str, members: list[str], pool, loaded: dict,
-                      registry_path=None, progress=None) -> list[float]:
+                      registry_path=None, progress=None, also=None) -> list[float]:
     from models.quality.ranking import common_segments, label_disagreement, relabel_by_name
     from models.run import _spec
 
@@ -535,6 +575,8 @@ def _committee_scores(s, model: str, members: list[str], pool, loaded: dict,
             labels = runnable.propose(data.array, data.affine_lps).labels
             maps.append(relabel_by_name(labels, theirs, mine))
         scores.append(label_disagreement(np.stack(maps)))
+        if also is not None:
+            also(case_id, data)
         if progress is not None:
             progress(len(scores), len(pool))
     return scores

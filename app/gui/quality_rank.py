@@ -11,9 +11,9 @@ that have no stored output of it (in the dialog's child process, stored as
   committee; on the benchmark it followed the model's errors best, docs/quality.md);
 * ``entropy`` ranks by the uncertainty stored with each output -- instant.
 
-A weight of diversity above 0 also runs the model once on every unlabelled and approved case to
-describe it (:func:`models.embedding.case_embedding`, in the same child process), whatever the
-method.
+A weight of diversity above 0 also runs the model once on every unlabelled and approved case it
+has not described before, whatever the method (:func:`models.embedding.case_embedding`, in the
+same child process; the descriptions are kept in the workspace per model weights).
 
 The work is :func:`app.cli.quality_ws.rank_workspace`, the same as ``annotrace rank WS``
 (permission-checked, audited, ranks stored in the workspace). It runs on a plain worker
@@ -223,8 +223,8 @@ class RankDialog(JobDialog):
         if payload[2:] == ("run",):
             self.status.setText(f"Proposed on {done} of {total} new case(s)…")
         elif payload[2:] == ("describe",):
-            self.status.setText(f"Described {done} of {total} unlabelled and approved "
-                                "case(s) for diversity…")
+            self.status.setText(f"Described {done} of {total} case(s) not described "
+                                "before, for diversity…")
         else:
             self.status.setText(f"Scored {done} of {total} case(s)…")
 

@@ -263,7 +263,7 @@ def test_rank_with_diversity_spreads_the_order_in_the_models_own_description(sce
     from qws_common import PASSWORDS
 
     from app.cli.quality_ws import unlabelled_cases
-    from models.embedding import case_embedding
+    from models.embedding import CASE_EMBEDDING_METHOD, case_embedding
     from models.quality.ranking import rank_cases
     from models.run import _spec
 
@@ -277,6 +277,7 @@ def test_rank_with_diversity_spreads_the_order_in_the_models_own_description(sce
     rep = run_json(capsys, "rank", ws, "--model", model, "--run-model", "--diversity", "1",
                    *auth(pw))
     assert rep["diversity"] == 1.0 and rep["cases"][0]["case"] == head_id
+    first_run = audit_actions(ws)
     runnable = _spec(model).load(device="cpu")
     with Workspace.open(ws).login("rev", PASSWORDS["rev"]) as s:
         pool = unlabelled_cases(s, model)
@@ -291,6 +292,10 @@ def test_rank_with_diversity_spreads_the_order_in_the_models_own_description(sce
         assert s.quality_state()["ranks"][model]["diversity"] == 1.0
     assert len(approved) == len(ids["validated"]) and sorted(pool) == sorted(
         [*ids["pool"], head_id])
+    # each case described once, and kept: the next ranking opens (and runs the model on) none
+    described_cases = [e["objects"][0] for e in first_run if e["action"] == "quality.description"]
+    assert sorted(described_cases) == sorted(pool + approved)
+    before = len(audit_actions(ws))
     for w in (1.0, 0.5):
         expected = [pool[i] for i in rank_cases(scores, features, w, labelled_features=known)]
         if w != 1.0:
@@ -299,8 +304,25 @@ def test_rank_with_diversity_spreads_the_order_in_the_models_own_description(sce
         assert [r["case"] for r in rep["cases"]] == expected
         assert [r["score"] for r in rep["cases"]] == pytest.approx(
             [scores[pool.index(c)] for c in expected])
-    rank = [e for e in audit_actions(ws) if e["action"] == "quality.rank"][-1]
+    second_run = audit_actions(ws)[before:]
+    assert [e["action"] for e in second_run if e["action"] in (
+        "case.open", "quality.description")] == []
+    rank = [e for e in second_run if e["action"] == "quality.rank"][-1]
     assert rank["details"]["diversity"] == 0.5
+    # a description made by other weights is not used: that case alone is described again
+    stale = approved[0]
+    with Workspace.open(ws).login("rev", PASSWORDS["rev"]) as s:
+        s.store_case_description(stale, model, "0" * 64, CASE_EMBEDDING_METHOD,
+                                 np.ones_like(known[0]))
+        assert s.case_description(stale, model, _spec(model).weights_sha256,
+                                  CASE_EMBEDDING_METHOD) is None
+    before = len(audit_actions(ws))
+    again = run_json(capsys, "rank", ws, "--model", model, "--diversity", "0.5", *auth(pw))
+    assert again["cases"] == rep["cases"]
+    third_run = audit_actions(ws)[before:]
+    assert [(e["action"], e["objects"]) for e in third_run if e["action"] in (
+        "case.open", "quality.description")] == [("case.open", [stale]),
+                                                 ("quality.description", [stale])]
     code, _, err = run(capsys, "rank", ws, "--model", model, "--diversity", "1.5", *auth(pw))
     assert code == 2 and "--diversity must lie in [0, 1], got 1.5" in err
 
@@ -377,6 +399,17 @@ def test_rank_by_test_time_augmentation_disagreement_runs_the_real_model(scenari
     assert rank["details"]["method"] == "disagreement"
     opened = {c for e in entries if e["action"] == "case.open" for c in e["objects"]}
     assert set(ids["pool"]) <= opened
+    # with diversity the scoring pass describes the cases it opens: every case is opened
+    # (decrypted, audited) once, the approved ones only to be described
+    rep = run_json(capsys, "rank", ws, "--model", model, "--method", "disagreement",
+                   "--diversity", "0.5", *auth(pw))
+    assert {r["case"]: r["score"] for r in rep["cases"]} == pytest.approx(expected)
+    run_entries = audit_actions(ws)[len(entries):]
+    opens = sorted(c for e in run_entries if e["action"] == "case.open" for c in e["objects"])
+    described = sorted(c for e in run_entries if e["action"] == "quality.description"
+                       for c in e["objects"])
+    everything = sorted([*ids["pool"], head_id, *ids["validated"]])
+    assert opens == described == everything
     code, _, err = run(capsys, "rank", ws, "--model", model, "--method", "variance", *auth(pw))
     assert code == 2 and "--method variance" in err
 

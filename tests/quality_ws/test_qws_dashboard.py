@@ -229,7 +229,7 @@ def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, 
                     if c["state"] == "approved"]
         # (the last of these may be replaced by the result before the poll above sees it)
         assert any(t.startswith("Described ") and t.endswith(
-            f" of {len(ids['pool']) + len(approved)} unlabelled and approved case(s) for "
+            f" of {len(ids['pool']) + len(approved)} case(s) not described before, for "
             "diversity…") for t in seen), sorted(set(seen))
         assert dlg.result["diversity"] == 1.0 and "entropy, diversity 1" in dlg.status.text()
         stored = controller.session.quality_state_unaudited()["ranks"][model]
@@ -249,9 +249,16 @@ def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, 
             return case_embedding(runnable, data.array, data.affine_lps)
 
         scores = [session.model_output(c, model)[0]["uncertainty"] for c in pool]
-        expected = rank_cases(scores, [described(c) for c in pool], 1.0,
-                              labelled_features=[described(c) for c in approved])
+        features = [described(c) for c in pool]
+        known = [described(c) for c in approved]
+        expected = rank_cases(scores, features, 1.0, labelled_features=known)
         assert [r["case"] for r in dlg.result["cases"]] == [pool[i] for i in expected]
+        # the child process's descriptions are the ones kept in the workspace
+        from models.embedding import CASE_EMBEDDING_METHOD
+
+        for cid, vector in zip(pool + approved, features + known):
+            kept = session.case_description(cid, model, sha, CASE_EMBEDDING_METHOD)
+            np.testing.assert_allclose(kept, vector, rtol=1e-5, atol=1e-6)
         dlg.close()
     finally:
         controller.dirty = False
