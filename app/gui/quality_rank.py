@@ -125,7 +125,8 @@ class RankDialog(JobDialog):
             "0: by the score alone. Above 0 each next case is also chosen for being unlike the "
             "approved cases and the cases ranked before it (in the model's own description "
             "of the cases), so the first cases are not all of one kind; runs the model once "
-            "more on every unlabelled and approved case")
+            "on every unlabelled and approved case it has not described before (the "
+            "descriptions are kept in the workspace)")
         form = QFormLayout()
         form.addRow("Model", self.model_box)
         form.addRow("Method", self.method_box)
@@ -255,6 +256,7 @@ class RankDialog(JobDialog):
                             f"{how}; the worklist's rank column shows the order.")
         self.ranked.setText("\n".join(f"{r['rank']:>3}. {r['case']}  ({r['score']:.4f})"
                                       for r in cases[:10]))
+        self.adjustSize()  # room for the result's lines: a dialog does not grow by itself
         controller = getattr(self.window, "workspace", None)
         if controller is not None and hasattr(controller, "extra_columns"):
             col = rank_column(self.window)

@@ -201,6 +201,10 @@ def test_rank_dialog_ranks_by_disagreement_with_the_real_model(scenario, qtbot, 
         ranked = dlg.result["cases"]
         assert dlg.result["method"] == "disagreement" and len(ranked) == len(ids["pool"])
         assert ranked[0]["case"] in dlg.ranked.text()
+        # the dialog grew to show the whole result, not a squeezed or clipped slice of it
+        assert dlg.height() >= dlg.sizeHint().height()
+        for label in (dlg.status, dlg.ranked):
+            assert label.height() >= label.heightForWidth(label.width()) > 0
         stored = controller.session.quality_state_unaudited()["ranks"][model]
         assert stored["method"] == "disagreement"
         assert controller.extra_columns["rank"]({"case_id": ranked[0]["case"]}) == 1
