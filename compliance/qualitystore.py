@@ -203,11 +203,30 @@ class QualityStore:
         with self._quality_update() as state:
             state["agreement"] = summary
 
-    # -- model outputs ---------------------------------------------------------------------
-    def _output_path(self, model_id: str, case_id: str):
+    # -- per-model, per-case objects: outputs and descriptions ------------------------------
+    def _case_object(self, kind: str, model_id: str, case_id: str):
+        """(object id, path) of ``model_id``'s ``kind`` ("output" or "description") of a
+        case: ``quality/<kind>s/<model key>/<case>.enc``."""
         self._case_dir(case_id)
-        return self._quality_dir() / "outputs" / model_key(model_id) / f"{case_id}.enc"
+        key = model_key(model_id)
+        return (f"quality/{kind}/{key}/{case_id}",
+                self._quality_dir() / f"{kind}s" / key / f"{case_id}.enc")
 
+    def _write_case_object(self, kind: str, model_id: str, case_id: str, meta: dict,
+                           array: np.ndarray) -> None:
+        oid, path = self._case_object(kind, model_id, case_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.ws.write_object(self._keys, self.key_gen, oid, 0, path,
+                             records.pack_array(meta, array))
+
+    def _read_case_object(self, kind: str, model_id: str,
+                          case_id: str) -> tuple[dict, np.ndarray] | None:
+        oid, path = self._case_object(kind, model_id, case_id)
+        if not path.exists():
+            return None
+        return records.unpack_array(self.ws.read_object(self._keys, oid, 0, path))
+
+    # -- model outputs ---------------------------------------------------------------------
     def store_model_output(self, case_id: str, model_id: str, labels: np.ndarray,
                            confidence: float, uncertainty: float | None = None,
                            weights_sha256: str = "", segment_names: dict | None = None) -> None:
@@ -226,11 +245,7 @@ class QualityStore:
                 "uncertainty": None if uncertainty is None else float(uncertainty),
                 "segment_names": {str(k): str(v) for k, v in (segment_names or {}).items()},
                 "time": utc_now(), "by": self.user_id}
-        path = self._output_path(model_id, case_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        blob = records.pack_array(meta, labels.astype(np.uint8))
-        self.ws.write_object(self._keys, self.key_gen, f"quality/output/{model_key(model_id)}/"
-                             f"{case_id}", 0, path, blob)
+        self._write_case_object("output", model_id, case_id, meta, labels.astype(np.uint8))
         self.audit("quality.model_output", [case_id],
                    after=hashlib.sha256(labels.astype(np.uint8).tobytes()).hexdigest(),
                    details={"model_id": model_id, "confidence": round(float(confidence), 6)})
@@ -241,7 +256,7 @@ class QualityStore:
         renamed into place), or None. For caches of results computed from the output."""
         self.require("quality.read", [case_id])
         try:
-            st = self._output_path(model_id, case_id).stat()
+            st = self._case_object("output", model_id, case_id)[1].stat()
         except FileNotFoundError:
             return None
         return st.st_ino, st.st_mtime_ns, st.st_size
@@ -249,11 +264,7 @@ class QualityStore:
     def model_output(self, case_id: str, model_id: str) -> tuple[dict, np.ndarray] | None:
         """(metadata, label map) of a stored model output, or None."""
         self.require("quality.read", [case_id])
-        path = self._output_path(model_id, case_id)
-        if not path.exists():
-            return None
-        return records.unpack_array(self.ws.read_object(
-            self._keys, f"quality/output/{model_key(model_id)}/{case_id}", 0, path))
+        return self._read_case_object("output", model_id, case_id)
 
     def model_output_cases(self, model_id: str) -> list[str]:
         """Case ids with a stored output of ``model_id``."""
@@ -262,10 +273,6 @@ class QualityStore:
         return sorted(p.stem for p in folder.glob("*.enc")) if folder.is_dir() else []
 
     # -- case descriptions (ranking with diversity) ------------------------------------------
-    def _description_path(self, model_id: str, case_id: str):
-        self._case_dir(case_id)
-        return self._quality_dir() / "descriptions" / model_key(model_id) / f"{case_id}.enc"
-
     def store_case_description(self, case_id: str, model_id: str, weights_sha256: str,
                                method: str, vector: np.ndarray) -> None:
         """Keep ``model_id``'s description of a case (a float vector computed from its image,
@@ -278,11 +285,7 @@ class QualityStore:
                                   f"finite vector (shape {vector.shape})")
         meta = {"model_id": model_id, "weights_sha256": weights_sha256, "method": method,
                 "time": utc_now(), "by": self.user_id}
-        path = self._description_path(model_id, case_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.ws.write_object(self._keys, self.key_gen, f"quality/description/"
-                             f"{model_key(model_id)}/{case_id}", 0, path,
-                             records.pack_array(meta, vector))
+        self._write_case_object("description", model_id, case_id, meta, vector)
         self.audit("quality.description", [case_id],
                    after=hashlib.sha256(vector.tobytes()).hexdigest(),
                    details={"model_id": model_id, "method": method})
@@ -293,14 +296,11 @@ class QualityStore:
         or one made by other weights or another method: the caller describes it again).
         Cases are imported once and never change, so nothing else can make it stale."""
         self.require("quality.read", [case_id])
-        path = self._description_path(model_id, case_id)
-        if not path.exists():
+        kept = self._read_case_object("description", model_id, case_id)
+        if kept is None or kept[0].get("weights_sha256") != weights_sha256 \
+                or kept[0].get("method") != method:
             return None
-        meta, vector = records.unpack_array(self.ws.read_object(
-            self._keys, f"quality/description/{model_key(model_id)}/{case_id}", 0, path))
-        if meta.get("weights_sha256") != weights_sha256 or meta.get("method") != method:
-            return None
-        return np.asarray(vector, dtype=np.float64)
+        return np.asarray(kept[1], dtype=np.float64)
 
     # -- calibration, auto-accept, drift, ranks -------------------------------------------
     def store_calibration(self, model_id: str, task: str, calibration: dict,

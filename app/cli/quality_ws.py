@@ -426,7 +426,7 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     from models.quality.ranking import rank_cases
 
     s.require("quality.read")
-    loaded = loaded or {}
+    loaded = dict(loaded or {})  # the models loaded here join it: each is loaded once
     pool = unlabelled_cases(s, model)
     if not pool:
         # storing an empty ranking would make it the latest one and blank the worklist's
@@ -471,6 +471,14 @@ def rank_workspace(s, model: str, diversity: float = 0.0, method: str = "entropy
     return out
 
 
+def _loaded(loaded: dict, spec, name: str):
+    """The model ``name`` (as the caller named it) from ``loaded``, else loaded from ``spec``
+    and kept there, so that one ranking loads each model once (scoring and describing)."""
+    if name not in loaded:
+        loaded[name] = spec.load()
+    return loaded[name]
+
+
 class _Describer:
     """The model's descriptions (:func:`models.embedding.case_embedding`) of every pool case
     and every approved case (the labelled ground the picks should move away from).
@@ -505,7 +513,7 @@ class _Describer:
         if self._embed is None:
             from models.embedding import case_embedding
 
-            runnable = self.loaded.get(self.model) or self.spec.load()
+            runnable = _loaded(self.loaded, self.spec, self.model)
             # the viewer's model describes in its child process
             self._embed = getattr(runnable, "embed", None) or (
                 lambda image, affine: case_embedding(runnable, image, affine))
@@ -533,7 +541,7 @@ def _disagreement_scores(s, model: str, pool, loaded: dict, registry_path=None,
     from models.tta import tta_label_maps
 
     s.require("proposal.generate", pool)
-    runnable = loaded.get(model) or _spec(model, registry_path).load()
+    runnable = _loaded(loaded, _spec(model, registry_path), model)
     scores = []
     for case_id in pool:
         stored = s.model_output(case_id, model)[1]
@@ -566,7 +574,7 @@ def _committee_scores(s, model: str, members: list[str], pool, loaded: dict,
             raise QualityWorkspaceError(f"{member} segments {sorted(theirs)}, {model} "
                                         f"segments {sorted(mine)}: nothing in common to "
                                         "compare")
-        runnables.append((loaded.get(member) or spec.load(), theirs))
+        runnables.append((_loaded(loaded, spec, member), theirs))
     scores = []
     for case_id in pool:
         maps = [np.asarray(s.model_output(case_id, model)[1])]
